@@ -1,0 +1,17 @@
+//! regopt: make OPA bundles smaller and their policies cheap to evaluate,
+//! with exactly the same decisions.
+//!
+//! The pipeline is fixed: [`bundle::read_path`] reads and validates a bundle
+//! (as OPA's loader does, with safety limits), [`pipeline::optimize_bundle`]
+//! rewrites it, and [`bundle::write_path`] writes it deterministically and
+//! atomically.
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod data;
+pub mod error;
+pub mod inspect;
+pub mod pipeline;
+pub mod report;
+
+pub use error::{Error, Result};

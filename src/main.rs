@@ -1,0 +1,210 @@
+//! The `regopt` binary: arguments → options → run → render the error once → exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use regopt::bundle::{self, OutputFormat, ReadOptions, WriteOptions};
+use regopt::error::exit;
+use regopt::inspect::{self, InspectOptions};
+use regopt::pipeline::{self, OptimizeOptions};
+use regopt::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "regopt",
+    version,
+    about = "Make OPA bundles smaller and their policies cheap to evaluate, with the same decisions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read a bundle, optimize it, write the result (atomically).
+    Optimize(OptimizeArgs),
+    /// Show what a bundle holds: manifest, files, largest and duplicate data.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Clone)]
+struct LimitArgs {
+    /// Largest size of one file in the bundle, in bytes (as OPA's size_limit_bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = bundle::read::DEFAULT_SIZE_LIMIT)]
+    size_limit: u64,
+    /// Largest total uncompressed size of the bundle, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = bundle::read::DEFAULT_MAX_TOTAL_SIZE)]
+    max_total_size: u64,
+    /// Largest number of entries in the archive.
+    #[arg(long, value_name = "N", default_value_t = bundle::read::DEFAULT_MAX_ENTRIES)]
+    max_entries: u64,
+    /// Deepest nesting of arrays and objects accepted in data files.
+    #[arg(long, value_name = "N", default_value_t = regopt::data::json::DEFAULT_MAX_DEPTH)]
+    max_depth: usize,
+}
+
+impl LimitArgs {
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            size_limit: self.size_limit,
+            max_total_size: self.max_total_size,
+            max_entries: self.max_entries,
+            json: regopt::data::json::Limits {
+                max_depth: self.max_depth,
+            },
+            keep_data_bytes: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// A .tar.gz archive.
+    #[value(name = "tar.gz")]
+    TarGz,
+    /// A directory.
+    Dir,
+}
+
+#[derive(Args)]
+struct OptimizeArgs {
+    /// The bundle to optimize: a .tar.gz file or a directory.
+    bundle: PathBuf,
+    /// Where to write the optimized bundle (.tar.gz/.tgz: an archive; otherwise a directory).
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Force the output shape instead of inferring it from the name.
+    #[arg(long, value_name = "FORMAT")]
+    output_format: Option<FormatArg>,
+    /// Write all data as one /data.json, as `opa build` does.
+    #[arg(long)]
+    merge_data: bool,
+    /// gzip compression level, 0 (none) to 9 (best).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    compression_level: u32,
+    /// Write an unsigned bundle when the input is signed and its signature would no longer match.
+    #[arg(long)]
+    drop_signatures: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InspectFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The bundle to inspect: a .tar.gz file or a directory.
+    bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "pretty")]
+    format: InspectFormat,
+    /// How many of the largest data subtrees to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// How many levels below `data` to look for large subtrees.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    depth: usize,
+    /// Smallest subtree, in compact bytes, considered when looking for duplicates.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    min_duplicate_bytes: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// An error with the input it concerns, rendered once.
+struct Failure {
+    subject: Option<PathBuf>,
+    error: Error,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Optimize(a) => run_optimize(a),
+        Command::Inspect(a) => run_inspect(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(f) => {
+            let mut err = std::io::stderr().lock();
+            let subject = f.subject.map(|p| format!("{}: ", p.display())).unwrap_or_default();
+            let _ = writeln!(err, "regopt: {subject}{}", f.error);
+            if let Some(h) = f.error.hint() {
+                let _ = writeln!(err, "hint: {h}");
+            }
+            ExitCode::from(f.error.exit_code() as u8)
+        }
+    }
+}
+
+fn on(path: &Path) -> impl FnOnce(Error) -> Failure + '_ {
+    move |error| {
+        // I/O and output errors already name their path.
+        let subject = match error {
+            Error::Io { .. } | Error::Output { .. } => None,
+            _ => Some(path.to_path_buf()),
+        };
+        Failure { subject, error }
+    }
+}
+
+fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
+    let opts = OptimizeOptions {
+        read: a.limits.read_options(),
+        write: WriteOptions {
+            compression_level: a.compression_level,
+            merge_data: a.merge_data,
+            format: a.output_format.map(|f| match f {
+                FormatArg::TarGz => OutputFormat::TarGz,
+                FormatArg::Dir => OutputFormat::Dir,
+            }),
+        },
+        drop_signatures: a.drop_signatures,
+    };
+    let report = pipeline::optimize_path(&a.bundle, &a.output, &opts).map_err(on(&a.bundle))?;
+    if let Some(path) = &a.report {
+        let text = serde_json::to_vec_pretty(&report).expect("report serializes");
+        std::fs::write(path, text).map_err(|source| Failure {
+            subject: None,
+            error: Error::Io {
+                path: path.clone(),
+                source,
+            },
+        })?;
+    }
+    if !a.quiet {
+        eprint!("{}", report.render());
+        eprintln!("wrote {}", a.output.display());
+    }
+    Ok(exit::OK)
+}
+
+fn run_inspect(a: InspectArgs) -> Result<i32, Failure> {
+    let bundle = bundle::read_path(&a.bundle, &a.limits.read_options()).map_err(on(&a.bundle))?;
+    let opts = InspectOptions {
+        top: a.top,
+        depth: a.depth,
+        min_duplicate_bytes: a.min_duplicate_bytes,
+    };
+    let i = inspect::inspect(&bundle, &opts);
+    let text = match a.format {
+        InspectFormat::Pretty => inspect::render_pretty(&i),
+        InspectFormat::Json => serde_json::to_string_pretty(&i).expect("inspection serializes") + "\n",
+    };
+    print!("{text}");
+    Ok(exit::OK)
+}
