@@ -5,13 +5,15 @@
 //! (as OPA's loader does, with safety limits), [`pipeline::optimize_bundle`]
 //! rewrites it, and [`bundle::write_path`] writes it deterministically and
 //! atomically.
-#![deny(missing_docs)]
 
 pub mod bundle;
+pub mod check;
 pub mod data;
 pub mod error;
 pub mod inspect;
+pub mod passes;
 pub mod pipeline;
+pub mod rego;
 pub mod report;
 
 pub use error::{Error, Result};

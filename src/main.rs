@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use regopt::bundle::{self, OutputFormat, ReadOptions, WriteOptions};
 use regopt::error::exit;
 use regopt::inspect::{self, InspectOptions};
+use regopt::passes::PassOptions;
 use regopt::pipeline::{self, OptimizeOptions};
 use regopt::Error;
 
@@ -89,6 +90,15 @@ struct OptimizeArgs {
     /// Write an unsigned bundle when the input is signed and its signature would no longer match.
     #[arg(long)]
     drop_signatures: bool,
+    /// Run only this rewrite pass (repeatable); see docs/passes/.
+    #[arg(long = "pass", value_name = "ID")]
+    pass: Vec<String>,
+    /// Do not run this rewrite pass (repeatable).
+    #[arg(long = "skip-pass", value_name = "ID")]
+    skip_pass: Vec<String>,
+    /// Print every candidate a pass declined, with the reason.
+    #[arg(long)]
+    explain: bool,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -174,7 +184,17 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
             }),
         },
         drop_signatures: a.drop_signatures,
+        passes: PassOptions {
+            only: if a.pass.is_empty() { None } else { Some(a.pass.clone()) },
+            skip: a.skip_pass.clone(),
+            explain: true,
+            ..PassOptions::default()
+        },
     };
+    if let Err(e) = opts.passes.validate() {
+        eprintln!("regopt: {e}");
+        return Ok(exit::USAGE);
+    }
     let report = pipeline::optimize_path(&a.bundle, &a.output, &opts).map_err(on(&a.bundle))?;
     if let Some(path) = &a.report {
         let text = serde_json::to_vec_pretty(&report).expect("report serializes");
@@ -187,6 +207,9 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
         })?;
     }
     if !a.quiet {
+        if let Some(p) = &report.passes {
+            eprint!("{}", render_passes(p, a.explain));
+        }
         eprint!("{}", report.render());
         eprintln!("wrote {}", a.output.display());
     }
@@ -207,4 +230,49 @@ fn run_inspect(a: InspectArgs) -> Result<i32, Failure> {
     };
     print!("{text}");
     Ok(exit::OK)
+}
+
+/// Each rewrite (location, before, after) and, with `--explain`, each decline.
+fn render_passes(p: &serde_json::Value, explain: bool) -> String {
+    let mut s = String::new();
+    let empty = Vec::new();
+    let rewrites = p["rewrites"].as_array().unwrap_or(&empty);
+    for r in rewrites {
+        s.push_str(&format!(
+            "rewrite [{}] {}:{}:{}\n  - {}\n  + {}\n",
+            r["pass"].as_str().unwrap_or(""),
+            r["file"].as_str().unwrap_or(""),
+            r["line"],
+            r["col"],
+            one_line(r["before"].as_str().unwrap_or("")),
+            one_line(r["after"].as_str().unwrap_or("")),
+        ));
+    }
+    let declined = p["declined"].as_array().unwrap_or(&empty);
+    if explain {
+        for d in declined {
+            s.push_str(&format!(
+                "declined [{}] {}:{}:{}: {}\n",
+                d["pass"].as_str().unwrap_or(""),
+                d["file"].as_str().unwrap_or(""),
+                d["line"],
+                d["col"],
+                d["reason"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    let count = p["declined_count"].as_u64().unwrap_or(declined.len() as u64);
+    s.push_str(&format!("rewrites: {}, declined candidates: {}{}\n", rewrites.len(), count,
+        if explain || count == 0 { "" } else { " (--explain lists them)" }));
+    s
+}
+
+fn one_line(s: &str) -> String {
+    let flat: Vec<&str> = s.split_whitespace().collect();
+    let t = flat.join(" ");
+    if t.chars().count() > 160 {
+        format!("{}...", t.chars().take(157).collect::<String>())
+    } else {
+        t
+    }
 }

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::bundle::{self, Bundle, FileKind, ReadOptions, WriteOptions};
+use crate::data::view::BundleData;
 use crate::error::{Error, Result};
+use crate::passes::{self, PassOptions};
+use crate::rego::{ModuleSource, RegoVersion};
 use crate::report::{Report, StageTime};
 
 /// Everything `optimize` can be asked to do.
@@ -17,6 +20,8 @@ pub struct OptimizeOptions {
     /// Remove `.signatures.json` when the optimized bundle would no longer
     /// match it, instead of refusing.
     pub drop_signatures: bool,
+    /// Which rewrite passes run.
+    pub passes: PassOptions,
 }
 
 /// Optimize a bundle in memory. Returns the report; `bundle` is changed in place.
@@ -27,11 +32,55 @@ pub fn optimize_bundle(bundle: &mut Bundle, opts: &OptimizeOptions) -> Result<Re
         report.record_sizes(bundle);
         return Ok(report);
     }
-    // Rewrite passes plug in here; they report the module paths they changed.
-    let changed_modules: Vec<String> = Vec::new();
+    let changed_modules = run_passes(bundle, opts, &mut report)?;
     check_signatures(bundle, &changed_modules, opts, &mut report)?;
     report.record_sizes(bundle);
     Ok(report)
+}
+
+/// Run the rewrite passes over every module and put the rewritten text back.
+/// Returns the paths of the modules that changed.
+fn run_passes(bundle: &mut Bundle, opts: &OptimizeOptions, report: &mut Report) -> Result<Vec<String>> {
+    let mut modules: Vec<ModuleSource> = bundle
+        .files_of(FileKind::Module)
+        .map(|f| {
+            let version = if bundle.rego_version_of(f) == 0 {
+                RegoVersion::V0
+            } else {
+                RegoVersion::V1
+            };
+            // Modules were checked to be UTF-8 when read.
+            ModuleSource::new(f.path.clone(), String::from_utf8_lossy(&f.bytes).into_owned(), version)
+        })
+        .collect();
+    if modules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pass_report = {
+        let data = BundleData::new(bundle.data_tree()?, bundle.roots());
+        passes::run(&mut modules, &data, &opts.passes)
+    };
+    if let Some(bug) = pass_report.bugs.first() {
+        report.notes.push(format!(
+            "internal: pass {} produced an unparsable rewrite in {}:{}:{} ({}); that module was left unchanged",
+            bug.pass, bug.file, bug.line, bug.col, bug.message
+        ));
+    }
+    for w in &pass_report.warnings {
+        report.notes.push(format!("{}: {}", w.file, w.message));
+    }
+    report.passes = Some(serde_json::to_value(&pass_report).expect("pass report serializes"));
+    report.rewrites = pass_report.rewrites.len();
+    let mut changed = Vec::new();
+    for m in modules {
+        if let Some(f) = bundle.files.iter_mut().find(|f| f.path == m.path) {
+            if f.bytes != m.text.as_bytes() {
+                f.bytes = m.text.into_bytes();
+                changed.push(f.path.clone());
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// A signed bundle stays valid when only data files were compacted: OPA hashes

@@ -39,6 +39,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Rewrites and declines of the rewrite passes.
     pub passes: Option<serde_json::Value>,
+    /// Number of rewrites made.
+    pub rewrites: usize,
     /// Time per stage.
     pub timings: Vec<StageTime>,
 }

@@ -4,6 +4,7 @@
 pub mod json;
 pub mod stats;
 pub mod tree;
+pub mod view;
 pub mod yaml;
 
 pub use tree::DataTree;

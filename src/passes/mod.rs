@@ -1,0 +1,683 @@
+//! Pass framework: the registry of rewrite passes, the fixpoint driver that plans passes over
+//! parsed modules in parallel, splices their edits into the original text, re-parses every
+//! changed module (reverting it on failure), and the serialisable report of what happened.
+
+pub mod alias;
+pub mod data_args;
+pub mod object_get;
+pub mod scan_to_lookup;
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::rego::{self, BundleFacts, DataView, ModuleSource, ParsedModule};
+
+/// One replacement of the byte range `[start, end)` of a module's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub replacement: String,
+}
+
+/// A candidate a pass saw but did not rewrite, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declined {
+    /// Byte offset of the candidate in the module's text.
+    pub at: usize,
+    pub reason: String,
+}
+
+/// What a pass wants to do to one module.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub edits: Vec<Edit>,
+    pub declined: Vec<Declined>,
+}
+
+impl Plan {
+    /// Add an edit unless it overlaps one already planned (a nested candidate is left for the
+    /// next round, where it is planned against the rewritten text). Returns whether it was added.
+    pub fn push_edit(&mut self, e: Edit) -> bool {
+        let clash = self.edits.iter().any(|o| {
+            let zero = |x: &Edit| x.start == x.end;
+            if zero(o) || zero(&e) {
+                o.start > e.start && o.start < e.end || e.start > o.start && e.start < o.end
+            } else {
+                e.start < o.end && o.start < e.end
+            }
+        });
+        if !clash {
+            self.edits.push(e);
+        }
+        !clash
+    }
+
+    pub fn decline(&mut self, at: usize, reason: impl Into<String>) {
+        self.declined.push(Declined {
+            at,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Everything a pass may read while planning.
+pub struct Context<'a> {
+    pub data: &'a dyn DataView,
+    pub facts: &'a BundleFacts,
+    /// All parsed modules of the bundle (modules that failed to parse are listed in `facts`).
+    pub modules: &'a [ParsedModule],
+}
+
+/// A rewrite pass. Planning is read-only; the driver applies the edits.
+pub trait Pass: Sync {
+    /// Kebab-case id used on the command line and in reports.
+    fn id(&self) -> &'static str;
+    /// One-line description.
+    fn describe(&self) -> &'static str;
+    fn plan(&self, module: &ParsedModule, cx: &Context) -> Plan;
+}
+
+/// Every pass, in the order the driver gives them precedence.
+pub const PASSES: &[&dyn Pass] = &[
+    &object_get::ObjectGet,
+    &data_args::DataArgs,
+    &scan_to_lookup::ScanToLookup,
+    &alias::Alias,
+];
+
+/// Ids of all passes.
+pub fn pass_ids() -> Vec<&'static str> {
+    PASSES.iter().map(|p| p.id()).collect()
+}
+
+/// A pass id given by the user that no pass has.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("unknown pass `{0}` (known: object-get, data-args, scan-to-lookup, alias)")]
+pub struct UnknownPass(pub String);
+
+/// Which passes run, and how much the report explains.
+#[derive(Clone, Debug)]
+pub struct PassOptions {
+    /// Only these passes (None: all).
+    pub only: Option<Vec<String>>,
+    /// Never these passes.
+    pub skip: Vec<String>,
+    /// Keep every declined candidate with its reason in the report (else only their count).
+    pub explain: bool,
+    /// Upper bound on driver rounds (each round applies at most one pass per module).
+    pub max_iterations: usize,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        Self {
+            only: None,
+            skip: Vec::new(),
+            explain: true,
+            max_iterations: 64,
+        }
+    }
+}
+
+impl PassOptions {
+    /// Check that every id named in `only`/`skip` exists.
+    pub fn validate(&self) -> Result<(), UnknownPass> {
+        let ids = pass_ids();
+        for id in self.only.iter().flatten().chain(self.skip.iter()) {
+            if !ids.contains(&id.as_str()) {
+                return Err(UnknownPass(id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn enabled(&self, id: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|x| x == id))
+            && !self.skip.iter().any(|x| x == id)
+    }
+}
+
+/// One applied edit.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Rewrite {
+    pub pass: String,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub before: String,
+    pub after: String,
+}
+
+/// One candidate left unchanged.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Decline {
+    pub pass: String,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub reason: String,
+}
+
+/// A module carried through unchanged because it could not be analysed.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Warning {
+    pub file: String,
+    pub message: String,
+}
+
+/// A pass produced text that does not parse, or overlapping edits: the module was reverted.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Bug {
+    pub pass: String,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Everything `run` did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassReport {
+    pub rewrites: Vec<Rewrite>,
+    pub declined: Vec<Decline>,
+    /// Number of declined candidates (also when `explain` is off and `declined` is empty).
+    pub declined_count: usize,
+    pub warnings: Vec<Warning>,
+    pub bugs: Vec<Bug>,
+    /// Driver rounds run (the last one found nothing more to do unless the bound was hit).
+    pub iterations: usize,
+    /// True when the round bound was hit before a fixpoint.
+    pub hit_iteration_limit: bool,
+}
+
+/// Parse every module; Ok modules in order, plus (file, reason) of failures.
+pub fn parse_all(modules: &[ModuleSource]) -> (Vec<ParsedModule>, Vec<(String, String)>) {
+    let results: Vec<_> = modules.par_iter().map(rego::parse_module).collect();
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (m, r) in modules.iter().zip(results) {
+        match r {
+            Ok(p) => ok.push(p),
+            Err(e) => bad.push((m.path.clone(), e.to_string())),
+        }
+    }
+    (ok, bad)
+}
+
+/// Plan every enabled pass over every parsed module (modules in parallel). Result per parsed
+/// module: (pass index into PASSES, plan).
+pub fn plan_all(
+    parsed: &[ParsedModule],
+    data: &dyn DataView,
+    facts: &BundleFacts,
+    opts: &PassOptions,
+) -> Vec<Vec<(usize, Plan)>> {
+    let cx = Context {
+        data,
+        facts,
+        modules: parsed,
+    };
+    parsed
+        .par_iter()
+        .map(|m| {
+            PASSES
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| opts.enabled(p.id()))
+                .map(|(i, p)| (i, p.plan(m, &cx)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Apply sorted, non-overlapping edits. Err describes the first bad edit.
+pub fn apply_edits(text: &str, edits: &[Edit]) -> Result<String, (usize, String)> {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for e in sorted {
+        if e.start > e.end || e.end > text.len() {
+            return Err((e.start, "edit out of bounds".into()));
+        }
+        if !text.is_char_boundary(e.start) || !text.is_char_boundary(e.end) {
+            return Err((e.start, "edit not on a character boundary".into()));
+        }
+        if e.start < pos {
+            return Err((e.start, "overlapping edits".into()));
+        }
+        out.push_str(&text[pos..e.start]);
+        out.push_str(&e.replacement);
+        pos = e.end;
+    }
+    out.push_str(&text[pos..]);
+    Ok(out)
+}
+
+/// Rewrite `modules` in place with every enabled pass until nothing changes (or the round bound
+/// is hit). A round applies, per module, the edits of the first pass that has any; every changed
+/// module is re-parsed and reverted (with a bug report) if it no longer parses.
+pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions) -> PassReport {
+    let mut report = PassReport::default();
+    let mut disabled: HashSet<(usize, String)> = HashSet::new();
+    let mut warned = false;
+    for round in 0..opts.max_iterations.max(1) {
+        report.iterations = round + 1;
+        let (parsed, bad) = parse_all(modules);
+        if !warned {
+            warned = true;
+            for (file, why) in &bad {
+                report.warnings.push(Warning {
+                    file: file.clone(),
+                    message: format!("carried through unchanged: {why}"),
+                });
+            }
+        }
+        let facts = BundleFacts::build(&parsed, &bad);
+        let plans = plan_all(&parsed, data, &facts, opts);
+        let mut changed = false;
+        let mut declines = Vec::new();
+        for (pm, plans) in parsed.iter().zip(plans) {
+            let idx = modules
+                .iter()
+                .position(|m| m.path == pm.path)
+                .unwrap_or_default();
+            for (pi, plan) in &plans {
+                for d in &plan.declined {
+                    let (line, col) = pm.line_col(d.at);
+                    declines.push(Decline {
+                        pass: PASSES[*pi].id().to_string(),
+                        file: pm.path.clone(),
+                        line,
+                        col,
+                        reason: d.reason.clone(),
+                    });
+                }
+            }
+            let chosen = plans.iter().find(|(pi, p)| {
+                !p.edits.is_empty() && !disabled.contains(&(idx, PASSES[*pi].id().to_string()))
+            });
+            let Some((pi, plan)) = chosen else { continue };
+            let pass = PASSES[*pi].id().to_string();
+            let bug = |at: usize, message: String| {
+                let (line, col) = pm.line_col(at);
+                Bug {
+                    pass: pass.clone(),
+                    file: pm.path.clone(),
+                    line,
+                    col,
+                    message,
+                }
+            };
+            let new_text = match apply_edits(&pm.text, &plan.edits) {
+                Ok(t) => t,
+                Err((at, why)) => {
+                    report.bugs.push(bug(at, why));
+                    disabled.insert((idx, pass.clone()));
+                    continue;
+                }
+            };
+            let candidate = ModuleSource {
+                path: pm.path.clone(),
+                text: new_text,
+                version: pm.version,
+            };
+            if let Err(e) = rego::parse_module(&candidate) {
+                let at = plan.edits.first().map(|e| e.start).unwrap_or(0);
+                report
+                    .bugs
+                    .push(bug(at, format!("rewritten module does not parse: {e}")));
+                disabled.insert((idx, pass.clone()));
+                continue;
+            }
+            let mut edits: Vec<&Edit> = plan.edits.iter().collect();
+            edits.sort_by_key(|e| (e.start, e.end));
+            for e in edits {
+                let (line, col) = pm.line_col(e.start);
+                report.rewrites.push(Rewrite {
+                    pass: pass.clone(),
+                    file: pm.path.clone(),
+                    line,
+                    col,
+                    before: pm.text[e.start..e.end].to_string(),
+                    after: e.replacement.clone(),
+                });
+            }
+            modules[idx].text = candidate.text;
+            changed = true;
+        }
+        if !changed {
+            report.declined_count = declines.len();
+            if opts.explain {
+                report.declined = declines;
+            }
+            return report;
+        }
+    }
+    report.hit_iteration_limit = true;
+    report
+}
+
+/// Short stable hash (8 hex digits) of some strings, for generated names.
+pub fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..4])
+}
+
+/// Identifier-safe rendering of a data path for generated names (`a.b-c` gives `a_b_c`).
+pub fn name_part(path: &[String]) -> String {
+    let mut s: String = path
+        .join("_")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    s.truncate(40);
+    s
+}
+
+/// Prefix of every name regopt generates.
+pub const GENERATED_PREFIX: &str = "__regopt_";
+
+/// Text of all rules named `name` in the module, concatenated (to recognise an existing helper).
+pub fn rules_text(module: &ParsedModule, name: &str) -> Option<String> {
+    let mut out = String::new();
+    for rule in &module.module.policy {
+        if rego::ast::simple_rule_name(rule).as_deref() == Some(name) {
+            let (s, e) = rego::ast::rule_range(rule);
+            out.push_str(&module.text[s..e]);
+            out.push('\n');
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Result of asking for a generated helper in a module.
+pub enum HelperSlot {
+    /// Append the helper text.
+    Add,
+    /// An identical helper is already there (earlier round or earlier run).
+    Present,
+}
+
+/// Decide whether a helper `name` with exactly `text` can be added to (or is already in) the
+/// module, or why not (the name is taken by something else).
+pub fn helper_slot(
+    module: &ParsedModule,
+    cx: &Context,
+    name: &str,
+    text: &str,
+) -> Result<HelperSlot, String> {
+    if let Some(existing) = rules_text(module, name) {
+        if existing.trim() == text.trim() {
+            return Ok(HelperSlot::Present);
+        }
+        return Err(format!(
+            "generated name {name} is already used by a different rule"
+        ));
+    }
+    if rego::ast::all_idents(module).contains(name)
+        || cx.facts.package_defines(&module.package, name)
+    {
+        return Err(format!("generated name {name} is already used"));
+    }
+    Ok(HelperSlot::Add)
+}
+
+/// Append-at-end edit for generated helper rules.
+pub fn append_edit(module: &ParsedModule, text: &str) -> Edit {
+    let sep = if module.text.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    Edit {
+        start: module.text.len(),
+        end: module.text.len(),
+        replacement: format!("{sep}{text}\n"),
+    }
+}
+
+/// Names of variables the rule declares locally (assignment targets, `some`, `every`, function
+/// arguments): a local named like a builtin namespace (e.g. `object`) changes what a call means.
+pub fn rule_locals(rule: &regorus::unstable::Rule) -> HashSet<String> {
+    use regorus::unstable::{Expr, Literal};
+    use rego::ast::{var_name, walk_expr, walk_rule, Node};
+    let mut out = HashSet::new();
+    let add_vars = |e: &regorus::unstable::Ref<Expr>, out: &mut HashSet<String>| {
+        walk_expr(e, &mut |n| {
+            if let Node::Expr(x) = n {
+                if let Some(v) = var_name(x) {
+                    out.insert(v.to_string());
+                }
+            }
+        })
+    };
+    if let regorus::unstable::Rule::Spec { head, .. } = rule {
+        for a in rego::ast::head_parts(head).1 {
+            add_vars(a, &mut out);
+        }
+    }
+    let mut found: Vec<regorus::unstable::Ref<Expr>> = Vec::new();
+    walk_rule(rule, &mut |n| match n {
+        Node::Expr(e) => {
+            if let Expr::AssignExpr { lhs, .. } = e.as_ref() {
+                found.push(lhs.clone());
+            }
+        }
+        Node::Stmt(s) => match &s.literal {
+            Literal::SomeVars { vars, .. } => {
+                for v in vars {
+                    out.insert(v.text().to_string());
+                }
+            }
+            Literal::SomeIn { key, value, .. } => {
+                if let Some(k) = key {
+                    found.push(k.clone());
+                }
+                found.push(value.clone());
+            }
+            Literal::Every { key, value, .. } => {
+                for v in key.iter().chain([value]) {
+                    out.insert(v.text().to_string());
+                }
+            }
+            _ => {}
+        },
+        Node::Query(_) => {}
+    });
+    for e in &found {
+        add_vars(e, &mut out);
+    }
+    out
+}
+
+/// Render a function definition in the module's syntax: `head := value if { body }` (v1 /
+/// `rego.v1`) or `head = value { body }` (v0). `branches` are (value, body lines) chained with
+/// `else`; an empty body becomes `true` (v0 needs a body after `else = value`).
+pub fn render_function(v1: bool, head: &str, branches: &[(&str, Vec<String>)]) -> String {
+    let mut s = String::new();
+    for (i, (value, body)) in branches.iter().enumerate() {
+        if i == 0 {
+            s.push_str(head);
+            s.push(' ');
+        } else {
+            s.push_str(" else ");
+        }
+        s.push_str(if v1 { ":= " } else { "= " });
+        s.push_str(value);
+        s.push(' ');
+        if v1 {
+            s.push_str("if ");
+        }
+        s.push_str("{\n");
+        if body.is_empty() {
+            s.push_str("\ttrue\n");
+        }
+        for l in body {
+            s.push('\t');
+            s.push_str(l);
+            s.push('\n');
+        }
+        s.push('}');
+    }
+    s
+}
+
+/// Name of the per-module string guard helper used by [`substitute_var`].
+pub fn str_helper_name(module: &ParsedModule) -> String {
+    format!("{GENERATED_PREFIX}str_{}", short_hash(&[&module.path]))
+}
+
+/// Text of the string guard helper: `x` when it is a string, else undefined.
+pub fn str_helper_text(module: &ParsedModule) -> String {
+    render_function(
+        module.v1_syntax,
+        &format!("{}(__regopt_x)", str_helper_name(module)),
+        &[("__regopt_x", vec!["is_string(__regopt_x)".to_string()])],
+    )
+}
+
+/// Edits replacing every use of variable `var` in `rule` by the data reference `data.<path>`.
+pub struct Substitution {
+    pub edits: Vec<Edit>,
+    /// Some index had to be wrapped in the string guard helper.
+    pub needs_str_helper: bool,
+}
+
+fn int_like(s: &str) -> bool {
+    s.trim().parse::<f64>().is_ok() || s.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+}
+
+/// Replace the uses of `var` (bound to the value of `data.<path>`) by the reference itself.
+///
+/// OPA difference this guards against (checked on v1.20.2): a reference into base data is
+/// looked up in the store, which matches a NUMBER index against a string key (`data.rules[1]`
+/// finds key "1", and a string "1" may index an array), whereas a variable bound to the value
+/// does not (`m[1]` is undefined). So: whole uses are replaced freely; `.field` / `["lit"]`
+/// segments are kept only where the data says the node is an object or the key is not
+/// number-like; a dynamic index is allowed only directly into an object node and only when it
+/// is certainly bound (a parameter listed in `bound`, or an `input`/`data` reference), and it
+/// is then wrapped in the string guard helper so a non-string index stays undefined.
+/// `skip` lists start offsets of occurrences to leave alone (e.g. the declaration itself).
+pub fn substitute_var(
+    m: &ParsedModule,
+    cx: &Context,
+    rule: &regorus::unstable::Rule,
+    var: &str,
+    path: &[String],
+    bound: &HashSet<String>,
+    skip: &HashSet<usize>,
+) -> Result<Substitution, String> {
+    use regorus::unstable::Expr;
+    use rego::ast::{expr_range, var_name, walk_rule, Node};
+    use std::collections::HashMap;
+    let mut exprs: Vec<&Expr> = Vec::new();
+    walk_rule(rule, &mut |n| {
+        if let Node::Expr(e) = n {
+            exprs.push(e.as_ref());
+        }
+    });
+    let mut parent: HashMap<*const Expr, &Expr> = HashMap::new();
+    for e in &exprs {
+        for c in rego::ast::children(e) {
+            parent.insert(c.as_ref() as *const Expr, e);
+        }
+    }
+    let data_ref = rego::ast::render_data_path(path);
+    let helper = str_helper_name(m);
+    let mut out = Substitution {
+        edits: Vec::new(),
+        needs_str_helper: false,
+    };
+    for e in &exprs {
+        if var_name(e) != Some(var) {
+            continue;
+        }
+        let (vs, ve) = expr_range(e);
+        if skip.contains(&vs) {
+            continue;
+        }
+        let at = |s: &str| format!("{s} (at byte {vs})");
+        out.edits.push(Edit {
+            start: vs,
+            end: ve,
+            replacement: data_ref.clone(),
+        });
+        // Climb the reference chain rooted at this variable.
+        let mut cur: &Expr = e;
+        let mut known: Option<Vec<String>> = Some(path.to_vec());
+        while let Some(p) = parent.get(&(cur as *const Expr)).copied() {
+            let (is_root, seg) = match p {
+                Expr::RefDot { refr, field, .. } => (
+                    std::ptr::eq(refr.as_ref(), cur),
+                    Ok(field.0.text().to_string()),
+                ),
+                Expr::RefBrack { refr, index, .. } => (
+                    std::ptr::eq(refr.as_ref(), cur),
+                    match rego::ast::string_lit(index) {
+                        Some(s) => Ok(s),
+                        None => Err(index),
+                    },
+                ),
+                _ => (false, Ok(String::new())),
+            };
+            if !is_root {
+                break;
+            }
+            match seg {
+                Ok(s) => {
+                    let kind = known.as_ref().and_then(|k| cx.data.kind_at(k));
+                    if kind != Some(rego::DataKind::Object) && int_like(&s) {
+                        return Err(at(&format!(
+                            "{var} is indexed by the number-like key \"{s}\" where the data is not known to be an object"
+                        )));
+                    }
+                    known = known.map(|mut k| {
+                        k.push(s);
+                        k
+                    });
+                }
+                Err(index) => {
+                    let kind = known.as_ref().and_then(|k| cx.data.kind_at(k));
+                    if kind != Some(rego::DataKind::Object) {
+                        return Err(at(&format!(
+                            "{var} is indexed dynamically where the data is not known to be an object"
+                        )));
+                    }
+                    let certainly_bound = match index.as_ref() {
+                        Expr::Var { span, .. } => bound.contains(span.text()),
+                        other => rego::ast::static_path(other).is_some_and(|p| {
+                            matches!(p.first().map(String::as_str), Some("input" | "data"))
+                        }),
+                    };
+                    if !certainly_bound {
+                        return Err(at(&format!(
+                            "{var} is indexed by `{}`, which may be an iteration variable or a non-string",
+                            &m.text[expr_range(index).0..expr_range(index).1]
+                        )));
+                    }
+                    let (is, ie) = expr_range(index);
+                    out.edits.push(Edit {
+                        start: is,
+                        end: ie,
+                        replacement: format!("{helper}({})", &m.text[is..ie]),
+                    });
+                    out.needs_str_helper = true;
+                    known = None;
+                }
+            }
+            cur = p;
+        }
+    }
+    Ok(out)
+}
