@@ -101,7 +101,9 @@ pub enum Error {
     },
 
     /// Two data files define the same path and not both as objects.
-    #[error("{second}: data conflict at data.{path}: also defined by {first}, and not both as objects")]
+    #[error(
+        "{second}: data conflict at data.{path}: also defined by {first}, and not both as objects"
+    )]
     DataConflict {
         /// The data path, dotted.
         path: String,
@@ -232,9 +234,9 @@ impl Error {
             Error::Io { .. } => exit::IO,
             Error::CorruptArchive { .. } => exit::CORRUPT_ARCHIVE,
             Error::UnsafeEntry { .. } | Error::DuplicateEntry { .. } => exit::UNSAFE_ENTRY,
-            Error::FileTooLarge { .. } | Error::TotalTooLarge { .. } | Error::TooManyEntries { .. } => {
-                exit::LIMIT
-            }
+            Error::FileTooLarge { .. }
+            | Error::TotalTooLarge { .. }
+            | Error::TooManyEntries { .. } => exit::LIMIT,
             Error::Json { error, .. } if matches!(error.kind, JsonErrorKind::TooDeep { .. }) => {
                 exit::LIMIT
             }
@@ -242,10 +244,12 @@ impl Error {
                 exit::INVALID_DATA
             }
             Error::DataConflict { .. } => exit::DATA_CONFLICT,
-            Error::Manifest { .. } | Error::SecondManifest { .. } | Error::OverlappingRoots { .. } => {
-                exit::INVALID_MANIFEST
+            Error::Manifest { .. }
+            | Error::SecondManifest { .. }
+            | Error::OverlappingRoots { .. } => exit::INVALID_MANIFEST,
+            Error::DataOutsideRoots { .. } | Error::PackageOutsideRoots { .. } => {
+                exit::OUTSIDE_ROOTS
             }
-            Error::DataOutsideRoots { .. } | Error::PackageOutsideRoots { .. } => exit::OUTSIDE_ROOTS,
             Error::InvalidModule { .. } => exit::INVALID_MODULE,
             Error::Output { .. } => exit::OUTPUT,
             Error::Signed { .. } => exit::SIGNED,

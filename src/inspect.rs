@@ -100,7 +100,10 @@ pub fn inspect(bundle: &Bundle, opts: &InspectOptions) -> Inspection {
         .iter()
         .filter(|f| matches!(f.kind, FileKind::DataJson | FileKind::DataYaml));
     let (data_bytes, data_compact_bytes) = data_files.fold((0, 0), |(a, b), f| {
-        let compact = f.data_value().map(|v| v.as_bytes().len() as u64).unwrap_or(0);
+        let compact = f
+            .data_value()
+            .map(|v| v.as_bytes().len() as u64)
+            .unwrap_or(0);
         (a + f.original_size, b + compact)
     });
     let (largest, duplicates) = rayon::join(
@@ -111,7 +114,8 @@ pub fn inspect(bundle: &Bundle, opts: &InspectOptions) -> Inspection {
         .files_of(FileKind::Module)
         .map(|f| ModuleInfo {
             path: f.path.clone(),
-            package: package::package_path(std::str::from_utf8(&f.bytes).unwrap_or_default()).map(|p| p.join(".")),
+            package: package::package_path(std::str::from_utf8(&f.bytes).unwrap_or_default())
+                .map(|p| p.join(".")),
             rego_version: bundle.rego_version_of(f),
             bytes: f.original_size,
         })
@@ -162,7 +166,10 @@ pub fn render_pretty(i: &Inspection) -> String {
     }
     s.push_str("\nfiles by kind:\n");
     for (k, v) in &i.kinds {
-        s.push_str(&format!("  {k:<12} {:>6} files {:>14} bytes\n", v.files, v.bytes));
+        s.push_str(&format!(
+            "  {k:<12} {:>6} files {:>14} bytes\n",
+            v.files, v.bytes
+        ));
     }
     s.push_str(&format!(
         "\ndata: {} bytes as read, {} bytes compact\n",
@@ -171,13 +178,20 @@ pub fn render_pretty(i: &Inspection) -> String {
     if !i.largest.is_empty() {
         s.push_str("\nlargest data subtrees:\n");
         for l in &i.largest {
-            let unit = if l.kind == "array" { "elements" } else { "keys" };
+            let unit = if l.kind == "array" {
+                "elements"
+            } else {
+                "keys"
+            };
             let count = if matches!(l.kind, "array" | "object") {
                 format!("{} {unit}", l.children)
             } else {
                 l.kind.to_string()
             };
-            s.push_str(&format!("  {:>12} bytes  {:<16} {}\n", l.bytes, count, l.path));
+            s.push_str(&format!(
+                "  {:>12} bytes  {:<16} {}\n",
+                l.bytes, count, l.path
+            ));
         }
     }
     if i.duplicates.is_empty() {

@@ -30,6 +30,37 @@ enum Command {
     Optimize(OptimizeArgs),
     /// Show what a bundle holds: manifest, files, largest and duplicate data.
     Inspect(InspectArgs),
+    /// List every costly data access in the bundle's policies (for CI).
+    Check(CheckArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Pretty,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Info,
+    Warning,
+    Error,
+    Never,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The bundle to check: a .tar.gz file or a directory.
+    bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "pretty")]
+    format: CheckFormat,
+    /// Exit 1 when a finding reaches this level.
+    #[arg(long, value_name = "LEVEL", default_value = "error")]
+    fail_on: FailOn,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args, Clone)]
@@ -146,12 +177,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Optimize(a) => run_optimize(a),
         Command::Inspect(a) => run_inspect(a),
+        Command::Check(a) => run_check(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(f) => {
             let mut err = std::io::stderr().lock();
-            let subject = f.subject.map(|p| format!("{}: ", p.display())).unwrap_or_default();
+            let subject = f
+                .subject
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
             let _ = writeln!(err, "regopt: {subject}{}", f.error);
             if let Some(h) = f.error.hint() {
                 let _ = writeln!(err, "hint: {h}");
@@ -185,7 +220,11 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
         },
         drop_signatures: a.drop_signatures,
         passes: PassOptions {
-            only: if a.pass.is_empty() { None } else { Some(a.pass.clone()) },
+            only: if a.pass.is_empty() {
+                None
+            } else {
+                Some(a.pass.clone())
+            },
             skip: a.skip_pass.clone(),
             explain: true,
             ..PassOptions::default()
@@ -226,7 +265,9 @@ fn run_inspect(a: InspectArgs) -> Result<i32, Failure> {
     let i = inspect::inspect(&bundle, &opts);
     let text = match a.format {
         InspectFormat::Pretty => inspect::render_pretty(&i),
-        InspectFormat::Json => serde_json::to_string_pretty(&i).expect("inspection serializes") + "\n",
+        InspectFormat::Json => {
+            serde_json::to_string_pretty(&i).expect("inspection serializes") + "\n"
+        }
     };
     print!("{text}");
     Ok(exit::OK)
@@ -261,9 +302,19 @@ fn render_passes(p: &serde_json::Value, explain: bool) -> String {
             ));
         }
     }
-    let count = p["declined_count"].as_u64().unwrap_or(declined.len() as u64);
-    s.push_str(&format!("rewrites: {}, declined candidates: {}{}\n", rewrites.len(), count,
-        if explain || count == 0 { "" } else { " (--explain lists them)" }));
+    let count = p["declined_count"]
+        .as_u64()
+        .unwrap_or(declined.len() as u64);
+    s.push_str(&format!(
+        "rewrites: {}, declined candidates: {}{}\n",
+        rewrites.len(),
+        count,
+        if explain || count == 0 {
+            ""
+        } else {
+            " (--explain lists them)"
+        }
+    ));
     s
 }
 
@@ -275,4 +326,29 @@ fn one_line(s: &str) -> String {
     } else {
         t
     }
+}
+
+fn run_check(a: CheckArgs) -> Result<i32, Failure> {
+    use regopt::check::{self, Severity};
+    let bundle = bundle::read_path(&a.bundle, &a.limits.read_options()).map_err(on(&a.bundle))?;
+    let findings = pipeline::check_bundle(&bundle).map_err(on(&a.bundle))?;
+    let text = match a.format {
+        CheckFormat::Pretty => check::render_pretty(&findings),
+        CheckFormat::Json => {
+            serde_json::to_string_pretty(&findings).expect("findings serialize") + "\n"
+        }
+        CheckFormat::Sarif => {
+            serde_json::to_string_pretty(&check::to_sarif(&findings)).expect("sarif serializes")
+                + "\n"
+        }
+    };
+    print!("{text}");
+    let threshold = match a.fail_on {
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Never => None,
+    };
+    let failed = threshold.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
+    Ok(if failed { exit::FINDINGS } else { exit::OK })
 }

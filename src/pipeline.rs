@@ -38,10 +38,9 @@ pub fn optimize_bundle(bundle: &mut Bundle, opts: &OptimizeOptions) -> Result<Re
     Ok(report)
 }
 
-/// Run the rewrite passes over every module and put the rewritten text back.
-/// Returns the paths of the modules that changed.
-fn run_passes(bundle: &mut Bundle, opts: &OptimizeOptions, report: &mut Report) -> Result<Vec<String>> {
-    let mut modules: Vec<ModuleSource> = bundle
+/// The bundle's modules as text, each with the Rego version OPA parses it with.
+pub fn module_sources(bundle: &Bundle) -> Vec<ModuleSource> {
+    bundle
         .files_of(FileKind::Module)
         .map(|f| {
             let version = if bundle.rego_version_of(f) == 0 {
@@ -50,9 +49,30 @@ fn run_passes(bundle: &mut Bundle, opts: &OptimizeOptions, report: &mut Report) 
                 RegoVersion::V1
             };
             // Modules were checked to be UTF-8 when read.
-            ModuleSource::new(f.path.clone(), String::from_utf8_lossy(&f.bytes).into_owned(), version)
+            ModuleSource::new(
+                f.path.clone(),
+                String::from_utf8_lossy(&f.bytes).into_owned(),
+                version,
+            )
         })
-        .collect();
+        .collect()
+}
+
+/// `regopt check`: every costly data access in the bundle's modules.
+pub fn check_bundle(bundle: &Bundle) -> Result<Vec<crate::check::Finding>> {
+    let modules = module_sources(bundle);
+    let data = BundleData::new(bundle.data_tree()?, bundle.roots());
+    Ok(crate::check::check(&modules, &data))
+}
+
+/// Run the rewrite passes over every module and put the rewritten text back.
+/// Returns the paths of the modules that changed.
+fn run_passes(
+    bundle: &mut Bundle,
+    opts: &OptimizeOptions,
+    report: &mut Report,
+) -> Result<Vec<String>> {
+    let mut modules = module_sources(bundle);
     if modules.is_empty() {
         return Ok(Vec::new());
     }
@@ -105,9 +125,10 @@ fn check_signatures(
     }
     if opts.drop_signatures {
         bundle.files.retain(|f| f.kind != FileKind::Signatures);
-        report
-            .notes
-            .push(format!("signatures dropped: {} rewritten file(s) no longer match them", changed.len()));
+        report.notes.push(format!(
+            "signatures dropped: {} rewritten file(s) no longer match them",
+            changed.len()
+        ));
         return Ok(());
     }
     Err(Error::Signed {
@@ -140,9 +161,18 @@ pub fn optimize_path(input: &Path, output: &Path, opts: &OptimizeOptions) -> Res
     bundle::write_path(&bundle, output, &opts.write)?;
     let write_ms = t.elapsed().as_secs_f64() * 1e3;
     report.timings = vec![
-        StageTime { stage: "read", millis: read_ms },
-        StageTime { stage: "passes", millis: pass_ms },
-        StageTime { stage: "write", millis: write_ms },
+        StageTime {
+            stage: "read",
+            millis: read_ms,
+        },
+        StageTime {
+            stage: "passes",
+            millis: pass_ms,
+        },
+        StageTime {
+            stage: "write",
+            millis: write_ms,
+        },
     ];
     if input.is_file() {
         report.input_bytes = std::fs::metadata(input).ok().map(|m| m.len());

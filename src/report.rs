@@ -71,7 +71,10 @@ impl Report {
         if let Some(p) = &self.pass_through {
             s.push_str(&format!("no optimization applied: {p}\n"));
         }
-        s.push_str(&format!("{:<12} {:>6} {:>14} {:>14} {:>8}\n", "kind", "files", "before", "after", "change"));
+        s.push_str(&format!(
+            "{:<12} {:>6} {:>14} {:>14} {:>8}\n",
+            "kind", "files", "before", "after", "change"
+        ));
         for (kind, k) in &self.sizes {
             s.push_str(&format!(
                 "{:<12} {:>6} {:>14} {:>14} {:>8}\n",
@@ -83,7 +86,14 @@ impl Report {
             ));
         }
         let (b, a) = self.totals();
-        s.push_str(&format!("{:<12} {:>6} {:>14} {:>14} {:>8}\n", "total", "", b, a, percent(b, a)));
+        s.push_str(&format!(
+            "{:<12} {:>6} {:>14} {:>14} {:>8}\n",
+            "total",
+            "",
+            b,
+            a,
+            percent(b, a)
+        ));
         if let (Some(i), Some(o)) = (self.input_bytes, self.output_bytes) {
             s.push_str(&format!("archive: {i} -> {o} bytes ({})\n", percent(i, o)));
         }

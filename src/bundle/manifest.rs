@@ -58,17 +58,28 @@ impl Manifest {
         // Validate syntax (and the nesting bound) with the data parser first,
         // so that a hostile manifest cannot recurse deeply in serde_json.
         let mut compact = Vec::new();
-        crate::data::json::compact(bytes, &Default::default(), &mut compact).map_err(|e| err(e.to_string()))?;
+        crate::data::json::compact(bytes, &Default::default(), &mut compact)
+            .map_err(|e| err(e.to_string()))?;
         let value: Value = serde_json::from_slice(&compact).map_err(|e| err(e.to_string()))?;
         let obj = match value {
             Value::Object(o) => o,
             Value::Null => serde_json::Map::new(),
-            other => return Err(err(format!("expected an object, found {}", type_name(&other)))),
+            other => {
+                return Err(err(format!(
+                    "expected an object, found {}",
+                    type_name(&other)
+                )))
+            }
         };
         let revision = match field(&obj, "revision") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(v) => return Err(err(format!("revision must be a string, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(format!(
+                    "revision must be a string, found {}",
+                    type_name(v)
+                )))
+            }
         };
         let (roots, roots_given) = match field(&obj, "roots") {
             None | Some(Value::Null) => (vec![String::new()], false),
@@ -77,12 +88,22 @@ impl Manifest {
                 for item in items {
                     match item {
                         Value::String(s) => roots.push(s.trim_matches('/').to_string()),
-                        v => return Err(err(format!("roots must be strings, found {}", type_name(v)))),
+                        v => {
+                            return Err(err(format!(
+                                "roots must be strings, found {}",
+                                type_name(v)
+                            )))
+                        }
                     }
                 }
                 (roots, true)
             }
-            Some(v) => return Err(err(format!("roots must be an array, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(format!(
+                    "roots must be an array, found {}",
+                    type_name(v)
+                )))
+            }
         };
         let rego_version = match field(&obj, "rego_version") {
             None | Some(Value::Null) => None,
@@ -128,11 +149,21 @@ impl Manifest {
         let has_wasm = match field(&obj, "wasm") {
             None | Some(Value::Null) => false,
             Some(Value::Array(a)) => !a.is_empty(),
-            Some(v) => return Err(err(format!("wasm must be an array, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(format!(
+                    "wasm must be an array, found {}",
+                    type_name(v)
+                )))
+            }
         };
         match field(&obj, "metadata") {
             None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(v) => return Err(err(format!("metadata must be an object, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(format!(
+                    "metadata must be an object, found {}",
+                    type_name(v)
+                )))
+            }
         }
         // OPA: "manifest has overlapped roots".
         for i in 0..roots.len() {

@@ -91,7 +91,10 @@ mod tests {
             package_path("# c\n\n  # d\npackage authz\nimport rego.v1").unwrap(),
             vec!["authz"]
         );
-        assert_eq!(package_path("package a[\"b-c\"].d").unwrap(), vec!["a", "b-c", "d"]);
+        assert_eq!(
+            package_path("package a[\"b-c\"].d").unwrap(),
+            vec!["a", "b-c", "d"]
+        );
         assert!(package_path("allow := true").is_none());
         assert!(package_path("packagex").is_none());
     }

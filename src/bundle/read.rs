@@ -153,25 +153,42 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
                     limit: opts.max_entries,
                 });
             }
-            let raw_name = String::from_utf8(entry.name.clone()).map_err(|_| Error::UnsafeEntry {
-                entry: String::from_utf8_lossy(&entry.name).into_owned(),
-                problem: "name is not valid UTF-8".into(),
-            })?;
+            let raw_name =
+                String::from_utf8(entry.name.clone()).map_err(|_| Error::UnsafeEntry {
+                    entry: String::from_utf8_lossy(&entry.name).into_owned(),
+                    problem: "name is not valid UTF-8".into(),
+                })?;
             match entry.kind {
                 EntryType::Directory => {
                     normalize(raw_name.trim_end_matches('/'), true)?;
                     continue;
                 }
                 EntryType::File => {}
-                EntryType::Symlink => return Err(unsafe_entry(&raw_name, "symbolic links are not allowed in a bundle")),
-                EntryType::HardLink => return Err(unsafe_entry(&raw_name, "hard links are not allowed in a bundle")),
+                EntryType::Symlink => {
+                    return Err(unsafe_entry(
+                        &raw_name,
+                        "symbolic links are not allowed in a bundle",
+                    ))
+                }
+                EntryType::HardLink => {
+                    return Err(unsafe_entry(
+                        &raw_name,
+                        "hard links are not allowed in a bundle",
+                    ))
+                }
                 EntryType::Device => {
-                    return Err(unsafe_entry(&raw_name, "device and FIFO entries are not allowed in a bundle"))
+                    return Err(unsafe_entry(
+                        &raw_name,
+                        "device and FIFO entries are not allowed in a bundle",
+                    ))
                 }
                 EntryType::Other(t) => {
                     return Err(unsafe_entry(
                         &raw_name,
-                        &format!("unsupported tar entry type '{}'", char::from(t).escape_default()),
+                        &format!(
+                            "unsupported tar entry type '{}'",
+                            char::from(t).escape_default()
+                        ),
                     ))
                 }
             }
@@ -188,7 +205,9 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
                 return Err(Error::TotalTooLarge { limit });
             }
             collector.claim(&path, &raw_name)?;
-            let bytes = tar.read_data(entry.size).map_err(|e| archive_error(e, limit))?;
+            let bytes = tar
+                .read_data(entry.size)
+                .map_err(|e| archive_error(e, limit))?;
             collector.spawn(scope, path, raw_name, bytes);
         }
         Ok(())
@@ -233,7 +252,13 @@ pub fn read_dir(root: &Path, opts: &ReadOptions) -> Result<Bundle> {
     collector.finish()
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, opts: &ReadOptions, count: &mut u64) -> Result<()> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    opts: &ReadOptions,
+    count: &mut u64,
+) -> Result<()> {
     let rd = fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,
@@ -261,7 +286,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, opts: &ReadOptions, coun
         })?;
         let ft = meta.file_type();
         if ft.is_symlink() {
-            return Err(unsafe_entry(&rel, "symbolic links are not allowed in a bundle"));
+            return Err(unsafe_entry(
+                &rel,
+                "symbolic links are not allowed in a bundle",
+            ));
         } else if ft.is_dir() {
             walk(root, &path, out, opts, count)?;
         } else if ft.is_file() {
@@ -274,7 +302,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, opts: &ReadOptions, coun
             }
             out.push(rel);
         } else {
-            return Err(unsafe_entry(&rel, "device, FIFO and socket files are not allowed in a bundle"));
+            return Err(unsafe_entry(
+                &rel,
+                "device, FIFO and socket files are not allowed in a bundle",
+            ));
         }
     }
     Ok(())
@@ -398,10 +429,11 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
             }
         }
         FileKind::DataYaml => {
-            let j = crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| Error::Yaml {
-                file: file.path.clone(),
-                message,
-            })?;
+            let j =
+                crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| Error::Yaml {
+                    file: file.path.clone(),
+                    message,
+                })?;
             file.compact_json = Some(j);
             file.bytes = bytes;
         }
@@ -409,7 +441,10 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
             if let Err(e) = std::str::from_utf8(&bytes) {
                 return Err(Error::InvalidModule {
                     file: file.path.clone(),
-                    problem: format!("module is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                    problem: format!(
+                        "module is not valid UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
                 });
             }
             file.bytes = bytes;
@@ -507,13 +542,19 @@ mod tests {
         )
         .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("data.json") && msg.contains("a/b/data.json") && msg.contains("a.b"), "{msg}");
+        assert!(
+            msg.contains("data.json") && msg.contains("a/b/data.json") && msg.contains("a.b"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn objects_merge_across_files() {
         let b = from_entries(
-            entries(&[("data.json", r#"{"a":{"x":1}}"#), ("a/data.json", r#"{"y":2}"#)]),
+            entries(&[
+                ("data.json", r#"{"a":{"x":1}}"#),
+                ("a/data.json", r#"{"y":2}"#),
+            ]),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -531,13 +572,19 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, Error::DataOutsideRoots { .. }), "{e}");
         let e = from_entries(
-            entries(&[(".manifest", r#"{"roots":["a"]}"#), ("x.rego", "package b\n")]),
+            entries(&[
+                (".manifest", r#"{"roots":["a"]}"#),
+                ("x.rego", "package b\n"),
+            ]),
             &ReadOptions::default(),
         )
         .unwrap_err();
         assert!(matches!(e, Error::PackageOutsideRoots { .. }), "{e}");
         assert!(from_entries(
-            entries(&[(".manifest", r#"{"roots":["a/b"]}"#), ("data.json", r#"{"a":{"b":{"c":1}}}"#)]),
+            entries(&[
+                (".manifest", r#"{"roots":["a/b"]}"#),
+                ("data.json", r#"{"a":{"b":{"c":1}}}"#)
+            ]),
             &ReadOptions::default(),
         )
         .is_ok());
@@ -545,7 +592,8 @@ mod tests {
 
     #[test]
     fn root_data_must_be_object() {
-        let e = from_entries(entries(&[("data.json", "[1]")]), &ReadOptions::default()).unwrap_err();
+        let e =
+            from_entries(entries(&[("data.json", "[1]")]), &ReadOptions::default()).unwrap_err();
         assert!(matches!(e, Error::RootNotObject { .. }), "{e}");
     }
 

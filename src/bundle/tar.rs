@@ -134,7 +134,11 @@ impl<R: Read> TarReader<R> {
                                         let text = std::str::from_utf8(&value).ok();
                                         pax_size = Some(
                                             text.and_then(|t| t.parse::<u64>().ok()).ok_or_else(
-                                                || TarError::BadExtension("invalid pax size".into()),
+                                                || {
+                                                    TarError::BadExtension(
+                                                        "invalid pax size".into(),
+                                                    )
+                                                },
                                             )?,
                                         );
                                     }
@@ -181,10 +185,13 @@ impl<R: Read> TarReader<R> {
     }
 
     fn read_exact_padded(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
-        let len = usize::try_from(size)
-            .map_err(|_| TarError::BadHeader(format!("entry size {size} does not fit in memory")))?;
+        let len = usize::try_from(size).map_err(|_| {
+            TarError::BadHeader(format!("entry size {size} does not fit in memory"))
+        })?;
         let mut data = vec![0u8; len];
-        self.inner.read_exact(&mut data).map_err(|e| truncated(e, "entry data"))?;
+        self.inner
+            .read_exact(&mut data)
+            .map_err(|e| truncated(e, "entry data"))?;
         let pad = (padded(size) - size) as usize;
         if pad > 0 {
             let mut skip = [0u8; BLOCK];
@@ -354,9 +361,11 @@ impl<W: Write> TarWriter<W> {
             let h = header(b"././@LongLink", long.len() as u64, b'L');
             self.inner.write_all(&h)?;
             self.write_padded(&long)?;
-            self.inner.write_all(&header(&name[..100], data.len() as u64, b'0'))?;
+            self.inner
+                .write_all(&header(&name[..100], data.len() as u64, b'0'))?;
         } else {
-            self.inner.write_all(&header(name, data.len() as u64, b'0'))?;
+            self.inner
+                .write_all(&header(name, data.len() as u64, b'0'))?;
         }
         self.write_padded(data)
     }
@@ -438,7 +447,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.tar");
         std::fs::write(&path, &bytes).unwrap();
-        let out = std::process::Command::new("tar").arg("tvf").arg(&path).output();
+        let out = std::process::Command::new("tar")
+            .arg("tvf")
+            .arg(&path)
+            .output();
         if let Ok(out) = out {
             let listing = String::from_utf8_lossy(&out.stdout);
             assert!(listing.contains("a/b.rego"), "{listing}");
@@ -477,7 +489,10 @@ mod tests {
     fn numbers_octal_and_base256() {
         assert_eq!(parse_number(b"00000000012\0"), Some(10));
         assert_eq!(parse_number(b"   12 \0"), Some(10));
-        assert_eq!(parse_number(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), Some(1 << 32));
+        assert_eq!(
+            parse_number(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]),
+            Some(1 << 32)
+        );
         assert_eq!(parse_number(b"9"), None);
     }
 }

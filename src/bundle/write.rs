@@ -69,7 +69,10 @@ impl Default for WriteOptions {
 }
 
 /// The files to write, sorted by path: `(archive name, bytes)`.
-pub fn output_entries<'b>(bundle: &'b Bundle, opts: &WriteOptions) -> Result<Vec<(String, Cow<'b, [u8]>)>> {
+pub fn output_entries<'b>(
+    bundle: &'b Bundle,
+    opts: &WriteOptions,
+) -> Result<Vec<(String, Cow<'b, [u8]>)>> {
     let mut out: Vec<(String, String, Cow<'b, [u8]>)> = Vec::new();
     for f in &bundle.files {
         if opts.merge_data && matches!(f.kind, FileKind::DataJson | FileKind::DataYaml) {
@@ -84,7 +87,10 @@ pub fn output_entries<'b>(bundle: &'b Bundle, opts: &WriteOptions) -> Result<Vec
         out.push(("data.json".into(), "/data.json".into(), Cow::Owned(merged)));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, name, bytes)| (name, bytes)).collect())
+    Ok(out
+        .into_iter()
+        .map(|(_, name, bytes)| (name, bytes))
+        .collect())
 }
 
 /// Write the bundle to `target` atomically, as an archive or a directory.
@@ -111,7 +117,11 @@ fn parent_of(target: &Path) -> PathBuf {
     }
 }
 
-fn write_archive_file(entries: &[(String, Cow<'_, [u8]>)], target: &Path, level: u32) -> Result<()> {
+fn write_archive_file(
+    entries: &[(String, Cow<'_, [u8]>)],
+    target: &Path,
+    level: u32,
+) -> Result<()> {
     if target.is_dir() {
         return Err(Error::Output {
             path: target.to_path_buf(),
@@ -152,7 +162,11 @@ fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
 }
 
 /// Write entries as a deterministic `.tar.gz` stream to `w`.
-pub fn write_tar_gz<W: Write>(entries: &[(String, Cow<'_, [u8]>)], w: W, level: u32) -> io::Result<W> {
+pub fn write_tar_gz<W: Write>(
+    entries: &[(String, Cow<'_, [u8]>)],
+    w: W,
+    level: u32,
+) -> io::Result<W> {
     let gz = ParallelGz::new(w, level);
     let mut tar = TarWriter::new(gz);
     for (name, bytes) in entries {
@@ -231,7 +245,11 @@ impl<W: Write> ParallelGz<W> {
 
     fn flush_batch(&mut self) -> io::Result<()> {
         let level = self.level;
-        let compressed: Vec<io::Result<Vec<u8>>> = self.full.par_iter().map(|c| gzip_member(c, level)).collect();
+        let compressed: Vec<io::Result<Vec<u8>>> = self
+            .full
+            .par_iter()
+            .map(|c| gzip_member(c, level))
+            .collect();
         for c in compressed {
             self.inner.write_all(&c?)?;
         }
@@ -252,10 +270,10 @@ impl<W: Write> ParallelGz<W> {
 }
 
 fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let mut enc = GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::with_capacity(data.len() / 3 + 64), Compression::new(level));
+    let mut enc = GzBuilder::new().mtime(0).operating_system(255).write(
+        Vec::with_capacity(data.len() / 3 + 64),
+        Compression::new(level),
+    );
     enc.write_all(data)?;
     enc.finish()
 }
@@ -292,7 +310,9 @@ mod tests {
 
     #[test]
     fn parallel_gzip_is_one_readable_stream_and_deterministic() {
-        let data: Vec<u8> = (0..(GZ_CHUNK * 2 + 1000)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(GZ_CHUNK * 2 + 1000))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let mut a = ParallelGz::new(Vec::new(), 6);
         a.write_all(&data).unwrap();
         let a = a.finish().unwrap();
@@ -303,7 +323,9 @@ mod tests {
         let b = b.finish().unwrap();
         assert_eq!(a, b, "output must not depend on write sizes");
         let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
+        flate2::read::MultiGzDecoder::new(&a[..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert_eq!(back, data);
         // fixed header: no mtime, OS 255
         assert_eq!(&a[4..8], &[0, 0, 0, 0]);

@@ -65,8 +65,20 @@ fn is_ident(k: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !matches!(
             k,
-            "as" | "default" | "else" | "false" | "import" | "package" | "not" | "null" | "true" | "with"
-                | "some" | "in" | "every" | "contains" | "if"
+            "as" | "default"
+                | "else"
+                | "false"
+                | "import"
+                | "package"
+                | "not"
+                | "null"
+                | "true"
+                | "with"
+                | "some"
+                | "in"
+                | "every"
+                | "contains"
+                | "if"
         )
 }
 
@@ -86,10 +98,17 @@ struct Visit<'a> {
 
 /// Walk every data file; `f` sees each document with its full path and
 /// depth below the file's mount point, and returns whether to descend.
-fn walk_file<'a>(mount: &[String], root: RawValue<'a>, f: &mut dyn FnMut(&[Seg], usize, RawValue<'a>) -> bool) {
+fn walk_file<'a>(
+    mount: &[String],
+    root: RawValue<'a>,
+    f: &mut dyn FnMut(&[Seg], usize, RawValue<'a>) -> bool,
+) {
     let base: Vec<Seg> = mount.iter().cloned().map(Seg::Key).collect();
     let base_len = base.len();
-    let mut stack = vec![Visit { path: base, value: root }];
+    let mut stack = vec![Visit {
+        path: base,
+        value: root,
+    }];
     while let Some(Visit { path, value }) = stack.pop() {
         let depth = path.len() - base_len;
         if !f(&path, depth, value) {
@@ -206,7 +225,11 @@ mod tests {
     fn finds_duplicates_once_at_the_top() {
         let big = format!("{{\"x\":\"{}\",\"y\":[1,2,3]}}", "z".repeat(300));
         let data = format!("{{\"a\":{big},\"b\":{big},\"c\":{{\"d\":{big}}}}}");
-        let b = from_entries(vec![("data.json".to_string(), data.into_bytes())], &ReadOptions::default()).unwrap();
+        let b = from_entries(
+            vec![("data.json".to_string(), data.into_bytes())],
+            &ReadOptions::default(),
+        )
+        .unwrap();
         let groups = duplicates(&b, 100);
         assert_eq!(groups.len(), 1, "{groups:?}");
         assert_eq!(groups[0].paths, vec!["data.a", "data.b", "data.c.d"]);

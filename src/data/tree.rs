@@ -83,7 +83,9 @@ impl<'a> DataTree<'a> {
             files: Vec::new(),
         };
         for f in all {
-            let Some(value) = f.data_value() else { continue };
+            let Some(value) = f.data_value() else {
+                continue;
+            };
             let idx = tree.files.len();
             tree.files.push(&f.path);
             let segs = f.data_segments();
@@ -99,7 +101,10 @@ impl<'a> DataTree<'a> {
     }
 
     fn file_name(&self, idx: usize) -> String {
-        self.files.get(idx).map(|s| s.to_string()).unwrap_or_default()
+        self.files
+            .get(idx)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
     }
 
     fn insert(&mut self, segs: &[String], value: RawValue<'a>, file: usize) -> Result<()> {
@@ -119,7 +124,11 @@ impl<'a> DataTree<'a> {
                 Node::Leaf { .. } => {
                     return Err(Error::DataConflict {
                         path: dotted(&walked),
-                        first: self.files.get(first).map(|s| s.to_string()).unwrap_or_default(),
+                        first: self
+                            .files
+                            .get(first)
+                            .map(|s| s.to_string())
+                            .unwrap_or_default(),
                         second: self.files[file].to_string(),
                     });
                 }
@@ -166,7 +175,8 @@ impl<'a> DataTree<'a> {
     /// OPA's `validateAndInjectDefaults` data check: every document must lie
     /// inside a root; objects on the way to a root are walked into.
     pub fn check_roots(&self, roots: &[String], roots_display: &str) -> Result<()> {
-        let mut stack: Vec<(Vec<String>, NodeRef<'a, '_>)> = vec![(Vec::new(), NodeRef::Node(&self.root))];
+        let mut stack: Vec<(Vec<String>, NodeRef<'a, '_>)> =
+            vec![(Vec::new(), NodeRef::Node(&self.root))];
         while let Some((path, node)) = stack.pop() {
             let p = path.join("/");
             if roots_contain(roots, &p) {

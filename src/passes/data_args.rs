@@ -268,7 +268,9 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
         let declared = body_declared(rule);
         for v in subst.keys() {
             if declared.contains(v) {
-                return Err(format!("parameter {v} of {fname} is re-declared in its body"));
+                return Err(format!(
+                    "parameter {v} of {fname} is re-declared in its body"
+                ));
             }
             let uses_in_args = args
                 .iter()
@@ -285,7 +287,9 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
                 })
                 .count();
             if uses_in_args > 1 {
-                return Err(format!("parameter {v} of {fname} appears twice in its head"));
+                return Err(format!(
+                    "parameter {v} of {fname} appears twice in its head"
+                ));
             }
         }
         // Edits relative to the rule text.
@@ -329,6 +333,13 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
     }
     if defs.is_empty() {
         return Err(format!("{fname} has no definition here"));
+    }
+    if needs_str {
+        if let Some(rule) = m.module.policy.first() {
+            if let Some(why) = super::object_get::builtin_shadowed(m, cx, rule, &[&["is_string"]]) {
+                return Err(why);
+            }
+        }
     }
     Ok((defs.join("\n\n"), needs_str))
 }
@@ -443,8 +454,9 @@ impl super::Pass for DataArgs {
                     continue;
                 }
                 None => {
-                    if let Err(why) = spec_text(def, cx, &site.key) {
-                        plan.decline(start, why);
+                    match spec_text(def, cx, &site.key) {
+                        Err(why) => plan.decline(start, why),
+                        Ok(_) => plan.pending.push((start, end)),
                     }
                     // Otherwise the copy is added this round; the call is redirected next round.
                     continue;

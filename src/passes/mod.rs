@@ -36,6 +36,9 @@ pub struct Declined {
 pub struct Plan {
     pub edits: Vec<Edit>,
     pub declined: Vec<Declined>,
+    /// Byte ranges of candidates this pass will rewrite in a later round (after an edit of this
+    /// round, e.g. a generated function, lands). Used by `check` to report them as rewritable.
+    pub pending: Vec<(usize, usize)>,
 }
 
 impl Plan {
@@ -136,9 +139,7 @@ impl PassOptions {
     }
 
     fn enabled(&self, id: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|x| x == id))
+        self.only.as_ref().is_none_or(|o| o.iter().any(|x| x == id))
             && !self.skip.iter().any(|x| x == id)
     }
 }
@@ -450,8 +451,8 @@ pub fn append_edit(module: &ParsedModule, text: &str) -> Edit {
 /// Names of variables the rule declares locally (assignment targets, `some`, `every`, function
 /// arguments): a local named like a builtin namespace (e.g. `object`) changes what a call means.
 pub fn rule_locals(rule: &regorus::unstable::Rule) -> HashSet<String> {
-    use regorus::unstable::{Expr, Literal};
     use rego::ast::{var_name, walk_expr, walk_rule, Node};
+    use regorus::unstable::{Expr, Literal};
     let mut out = HashSet::new();
     let add_vars = |e: &regorus::unstable::Ref<Expr>, out: &mut HashSet<String>| {
         walk_expr(e, &mut |n| {
@@ -578,8 +579,8 @@ pub fn substitute_var(
     bound: &HashSet<String>,
     skip: &HashSet<usize>,
 ) -> Result<Substitution, String> {
-    use regorus::unstable::Expr;
     use rego::ast::{expr_range, var_name, walk_rule, Node};
+    use regorus::unstable::Expr;
     use std::collections::HashMap;
     let mut exprs: Vec<&Expr> = Vec::new();
     walk_rule(rule, &mut |n| {

@@ -35,7 +35,10 @@ pub fn helper_text(v1: bool, name: &str, path: &[String]) -> String {
         v1,
         &format!("{name}({k}, {d})"),
         &[
-            (v, vec![format!("is_string({k})"), format!("{v} := {p}[{k}]")]),
+            (
+                v,
+                vec![format!("is_string({k})"), format!("{v} := {p}[{k}]")],
+            ),
             (d, vec![format!("is_string({k})")]),
             (v, vec![format!("{v} := object.get({p}, {k}, {d})")]),
         ],
@@ -156,8 +159,7 @@ impl super::Pass for ObjectGet {
                         "# regopt object-get: object.get({}, k, d) without copying the object\n",
                         ast::render_data_path(&path)
                     );
-                    plan.edits
-                        .push(append_edit(m, &format!("{comment}{text}")));
+                    plan.edits.push(append_edit(m, &format!("{comment}{text}")));
                 }
             }
         }

@@ -120,16 +120,19 @@ pub fn rule_range(rule: &Rule) -> Range {
 }
 
 /// (head ref, args, assigned value, set key) of a rule head.
-pub fn head_parts(
-    head: &RuleHead,
-) -> (
-    &Ref<Expr>,
-    &[Ref<Expr>],
-    Option<&Ref<Expr>>,
-    Option<&Ref<Expr>>,
-) {
+pub type HeadParts<'a> = (
+    &'a Ref<Expr>,
+    &'a [Ref<Expr>],
+    Option<&'a Ref<Expr>>,
+    Option<&'a Ref<Expr>>,
+);
+
+/// Split a rule head into its parts.
+pub fn head_parts(head: &RuleHead) -> HeadParts<'_> {
     match head {
-        RuleHead::Compr { refr, assign, .. } => (refr, &[], assign.as_ref().map(|a| &a.value), None),
+        RuleHead::Compr { refr, assign, .. } => {
+            (refr, &[], assign.as_ref().map(|a| &a.value), None)
+        }
         RuleHead::Set { refr, key, .. } => (refr, &[], None, key.as_ref()),
         RuleHead::Func {
             refr, args, assign, ..
@@ -210,27 +213,17 @@ pub fn static_prefix(e: &Expr) -> Vec<String> {
                 out.push(span.text().to_string());
                 true
             }
-            Expr::RefDot { refr, field, .. } => {
-                if go(refr, out) {
-                    out.push(field.0.text().to_string());
+            Expr::RefDot { refr, field, .. } if go(refr, out) => {
+                out.push(field.0.text().to_string());
+                true
+            }
+            Expr::RefBrack { refr, index, .. } if go(refr, out) => match string_lit(index) {
+                Some(s) => {
+                    out.push(s);
                     true
-                } else {
-                    false
                 }
-            }
-            Expr::RefBrack { refr, index, .. } => {
-                if go(refr, out) {
-                    match string_lit(index) {
-                        Some(s) => {
-                            out.push(s);
-                            true
-                        }
-                        None => false,
-                    }
-                } else {
-                    false
-                }
-            }
+                None => false,
+            },
             _ => false,
         }
     }

@@ -183,8 +183,9 @@ impl BundleFacts {
             if k == DataKind::Object {
                 Ok(())
             } else {
+                let article = if k == DataKind::Array { "an" } else { "a" };
                 Err(format!(
-                    "{} is a {}, not an object",
+                    "{} is {article} {}, not an object",
                     ast::render_data_path(path),
                     k.name()
                 ))

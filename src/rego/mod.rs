@@ -75,7 +75,9 @@ impl std::fmt::Debug for ParsedModule {
 /// Why a module could not be analysed. Such a module is carried through unchanged.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ParseError {
-    #[error("{path}:{line}: too deeply nested to analyse ({depth} levels of brackets; limit {limit})")]
+    #[error(
+        "{path}:{line}: too deeply nested to analyse ({depth} levels of brackets; limit {limit})"
+    )]
     TooDeep {
         path: String,
         line: usize,

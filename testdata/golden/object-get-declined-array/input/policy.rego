@@ -1,0 +1,3 @@
+package authz
+
+decision := object.get(data.rules, input.key, "deny")
