@@ -317,8 +317,11 @@ fn header_name(h: &[u8; BLOCK]) -> Vec<u8> {
     name.to_vec()
 }
 
+/// One PAX record: key and value bytes.
+type PaxRecord = (Vec<u8>, Vec<u8>);
+
 /// PAX records: `"<len> <key>=<value>\n"`.
-fn parse_pax(mut data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TarError> {
+fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, TarError> {
     let bad = || TarError::BadExtension("malformed pax record".into());
     let mut out = Vec::new();
     while !data.is_empty() {
