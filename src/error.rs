@@ -91,6 +91,13 @@ pub enum Error {
         message: String,
     },
 
+    /// A `data.yaml` nested deeper than the YAML parser allows (128 levels).
+    #[error("{file}: yaml nested deeper than 128 levels")]
+    YamlTooDeep {
+        /// The data file.
+        file: String,
+    },
+
     /// A root `data.json` holds something other than an object.
     #[error("{file}: root data document must be an object, found {found}")]
     RootNotObject {
@@ -240,6 +247,7 @@ impl Error {
             Error::Json { error, .. } if matches!(error.kind, JsonErrorKind::TooDeep { .. }) => {
                 exit::LIMIT
             }
+            Error::YamlTooDeep { .. } => exit::LIMIT,
             Error::Json { .. } | Error::Yaml { .. } | Error::RootNotObject { .. } => {
                 exit::INVALID_DATA
             }
@@ -277,6 +285,9 @@ impl Error {
             }
             Error::Json { .. } => "fix the JSON syntax at the position given (OPA would refuse this file too)",
             Error::Yaml { .. } => "fix the YAML syntax (OPA would refuse this file too)",
+            Error::YamlTooDeep { .. } => {
+                "regopt reads YAML data at most 128 levels deep; write deeper documents as data.json (limit: --max-depth)"
+            }
             Error::RootNotObject { .. } => "a data.json at the bundle root must hold an object; move the value under a key or a directory",
             Error::DataConflict { .. } => "two data files set the same key; keep it in one file (OPA refuses this bundle too)",
             Error::Manifest { .. } | Error::SecondManifest { .. } => {

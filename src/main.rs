@@ -187,7 +187,20 @@ fn main() -> ExitCode {
                 .subject
                 .map(|p| format!("{}: ", p.display()))
                 .unwrap_or_default();
-            let _ = writeln!(err, "regopt: {subject}{}", f.error);
+            // Entry names come from the bundle: never echo control bytes
+            // (terminal escapes, NUL, newlines) raw.
+            let message: String = format!("{subject}{}", f.error)
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect();
+            let _ = writeln!(err, "regopt: {message}");
             if let Some(h) = f.error.hint() {
                 let _ = writeln!(err, "hint: {h}");
             }

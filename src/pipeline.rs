@@ -144,6 +144,12 @@ pub fn optimize_path(input: &Path, output: &Path, opts: &OptimizeOptions) -> Res
             problem: "is the input bundle; write the optimized bundle elsewhere".into(),
         });
     }
+    if contains(output, input) {
+        return Err(Error::Output {
+            path: output.to_path_buf(),
+            problem: "contains the input bundle, which replacing it would delete; write the optimized bundle elsewhere".into(),
+        });
+    }
     let t = Instant::now();
     let mut bundle = bundle::read_path(input, &opts.read)?;
     if bundle.pass_through().is_some() {
@@ -181,6 +187,14 @@ pub fn optimize_path(input: &Path, output: &Path, opts: &OptimizeOptions) -> Res
         report.output_bytes = std::fs::metadata(output).ok().map(|m| m.len());
     }
     Ok(report)
+}
+
+/// Whether `dir` is an existing directory that holds `path`.
+fn contains(dir: &Path, path: &Path) -> bool {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(d), Ok(p)) => d.is_dir() && p.starts_with(&d),
+        _ => false,
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

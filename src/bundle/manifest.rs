@@ -51,6 +51,15 @@ impl Manifest {
     /// Decode a manifest, checking field types as OPA's decoder does and the
     /// roots as OPA's `validateAndInjectDefaults` does.
     pub fn parse(path: &str, bytes: &[u8]) -> Result<Manifest> {
+        Manifest::parse_with_limits(path, bytes, &Default::default())
+    }
+
+    /// [`Manifest::parse`] with the nesting limit in force (`--max-depth`).
+    pub fn parse_with_limits(
+        path: &str,
+        bytes: &[u8],
+        limits: &crate::data::json::Limits,
+    ) -> Result<Manifest> {
         let err = |message: String| Error::Manifest {
             file: path.to_string(),
             message,
@@ -58,9 +67,12 @@ impl Manifest {
         // Validate syntax (and the nesting bound) with the data parser first,
         // so that a hostile manifest cannot recurse deeply in serde_json.
         let mut compact = Vec::new();
-        crate::data::json::compact(bytes, &Default::default(), &mut compact)
-            .map_err(|e| err(e.to_string()))?;
-        let value: Value = serde_json::from_slice(&compact).map_err(|e| err(e.to_string()))?;
+        crate::data::json::compact(bytes, limits, &mut compact).map_err(|e| err(e.to_string()))?;
+        // Depth is already bounded by `compact` (--max-depth), so serde_json's
+        // own 128-level limit would only refuse manifests OPA accepts.
+        let mut de = serde_json::Deserializer::from_slice(&compact);
+        de.disable_recursion_limit();
+        let value: Value = serde::Deserialize::deserialize(&mut de).map_err(|e| err(e.to_string()))?;
         let obj = match value {
             Value::Object(o) => o,
             Value::Null => serde_json::Map::new(),

@@ -205,9 +205,14 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
                 return Err(Error::TotalTooLarge { limit });
             }
             collector.claim(&path, &raw_name)?;
-            let bytes = tar
-                .read_data(entry.size)
-                .map_err(|e| archive_error(e, limit))?;
+            let bytes = tar.read_data(entry.size).map_err(|e| match e {
+                TarError::Truncated(_) => Error::CorruptArchive {
+                    detail: format!(
+                        "truncated tar entry '{raw_name}' (stream ends inside its data)"
+                    ),
+                },
+                e => archive_error(e, limit),
+            })?;
             collector.spawn(scope, path, raw_name, bytes);
         }
         Ok(())
@@ -396,7 +401,7 @@ impl<'o> Collector<'o> {
             errors.sort_by_key(|e| e.to_string());
             return Err(errors.swap_remove(0));
         }
-        assemble(files)
+        assemble(files, &self.opts.json)
     }
 }
 
@@ -430,9 +435,12 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
         }
         FileKind::DataYaml => {
             let j =
-                crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| Error::Yaml {
-                    file: file.path.clone(),
-                    message,
+                crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| {
+                    if message.contains("recursion limit exceeded") {
+                        Error::YamlTooDeep { file: file.path.clone() }
+                    } else {
+                        Error::Yaml { file: file.path.clone(), message }
+                    }
                 })?;
             file.compact_json = Some(j);
             file.bytes = bytes;
@@ -455,7 +463,7 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
 }
 
 /// Build a [`Bundle`] from processed files: manifest, data merge, roots.
-pub(crate) fn assemble(files: Vec<BundleFile>) -> Result<Bundle> {
+pub(crate) fn assemble(files: Vec<BundleFile>, limits: &json::Limits) -> Result<Bundle> {
     let mut manifest: Option<Manifest> = None;
     for f in files.iter().filter(|f| f.kind == FileKind::Manifest) {
         if let Some(m) = &manifest {
@@ -464,7 +472,7 @@ pub(crate) fn assemble(files: Vec<BundleFile>) -> Result<Bundle> {
                 second: f.path.clone(),
             });
         }
-        manifest = Some(Manifest::parse(&f.path, &f.bytes)?);
+        manifest = Some(Manifest::parse_with_limits(&f.path, &f.bytes, limits)?);
     }
     let bundle = Bundle { files, manifest };
     let tree = bundle.data_tree()?;

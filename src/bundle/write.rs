@@ -191,10 +191,14 @@ fn write_directory(entries: &[(String, Cow<'_, [u8]>)], target: &Path) -> Result
     for (name, bytes) in entries {
         let rel = name.trim_start_matches('/');
         let path = tmp.path().join(rel);
+        // Errors name the file at the target, not in the temporary tree
+        // that is removed on failure.
+        let shown = target.join(rel);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            let shown_dir = shown.parent().unwrap_or(target);
+            fs::create_dir_all(dir).map_err(io_err(shown_dir))?;
         }
-        fs::write(&path, bytes).map_err(io_err(&path))?;
+        fs::write(&path, bytes).map_err(io_err(&shown))?;
     }
     set_mode(tmp.path(), 0o755).map_err(io_err(tmp.path()))?;
     if target.exists() {
