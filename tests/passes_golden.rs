@@ -2,9 +2,12 @@
 //! data.json), `expected/` (modules after `regopt::passes::run`), `queries` (one query a line)
 //! and `inputs.jsonl` (one input a line; `__none__` = no input). The test checks the rewrite
 //! against expected/ (`BLESS=1` regenerates it), idempotence (running on expected/ changes
-//! nothing), and that regorus gives the same result before and after on every query × input.
-//! An optional `rego_version` file containing `v0` marks v0 modules.
+//! nothing), and that regorus gives the same result before and after on every query × input —
+//! and, for v1 cases, that real OPA v1.20.2 does too (input/ vs expected/ through
+//! tests/common/oracle.rs; the engine reads Rego v1 only). An optional `rego_version` file
+//! containing `v0` marks v0 modules.
 
+mod common;
 mod passes_support;
 
 use std::fs;
@@ -59,6 +62,7 @@ fn golden_cases() {
         root.display()
     );
     let mut failures = Vec::new();
+    let mut oracle_cases = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let version = match fs::read_to_string(case.join("rego_version")) {
@@ -110,6 +114,22 @@ fn golden_cases() {
         // Differential check in regorus.
         let queries = fs::read_to_string(case.join("queries")).unwrap_or_default();
         let inputs = fs::read_to_string(case.join("inputs.jsonl")).unwrap_or_default();
+        if version == RegoVersion::V1 {
+            let lines = |t: &str| -> Vec<String> {
+                t.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect()
+            };
+            oracle_cases.push(serde_json::json!({
+                "name": name,
+                "a": case.join("input"),
+                "b": expected_dir,
+                "queries": lines(&queries),
+                "inputs": lines(&inputs),
+            }));
+        }
         for q in queries.lines().filter(|l| !l.trim().is_empty()) {
             for line in inputs.lines().filter(|l| !l.trim().is_empty()) {
                 let inp: Option<serde_json::Value> = if line.trim() == "__none__" {
@@ -123,6 +143,30 @@ fn golden_cases() {
                     failures.push(format!("{name}: {q} on {line}: before {a} after {b}"));
                 }
             }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Differential check in real OPA (v1 cases).
+    let Some(oracle) = common::oracle::engine() else {
+        return;
+    };
+    let results = oracle.batch(&serde_json::json!({ "cases": oracle_cases }));
+    assert_eq!(results.len(), oracle_cases.len());
+    for r in &results {
+        println!(
+            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
+            r.name,
+            r.evaluations,
+            r.agree,
+            r.defined,
+            r.differences.len()
+        );
+        if r.load_error_a.is_some()
+            || r.load_error_b.is_some()
+            || !r.differences.is_empty()
+            || r.evaluations == 0
+        {
+            failures.push(format!("{}: real OPA: {r:#?}", r.name));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -6,6 +6,7 @@ pub mod alias;
 pub mod data_args;
 pub mod object_get;
 pub mod scan_to_lookup;
+pub mod scope;
 
 use std::collections::HashSet;
 
@@ -41,20 +42,35 @@ pub struct Plan {
     pub pending: Vec<(usize, usize)>,
 }
 
+fn edits_clash(o: &Edit, e: &Edit) -> bool {
+    let zero = |x: &Edit| x.start == x.end;
+    if zero(o) || zero(e) {
+        o.start > e.start && o.start < e.end || e.start > o.start && e.start < o.end
+    } else {
+        e.start < o.end && o.start < e.end
+    }
+}
+
 impl Plan {
     /// Add an edit unless it overlaps one already planned (a nested candidate is left for the
     /// next round, where it is planned against the rewritten text). Returns whether it was added.
     pub fn push_edit(&mut self, e: Edit) -> bool {
-        let clash = self.edits.iter().any(|o| {
-            let zero = |x: &Edit| x.start == x.end;
-            if zero(o) || zero(&e) {
-                o.start > e.start && o.start < e.end || e.start > o.start && e.start < o.end
-            } else {
-                e.start < o.end && o.start < e.end
-            }
-        });
+        let clash = self.edits.iter().any(|o| edits_clash(o, &e));
         if !clash {
             self.edits.push(e);
+        }
+        !clash
+    }
+
+    /// Add a group of edits that only make sense together: all of them, or none when one
+    /// overlaps an edit already planned or another of the group. Returns whether they were added.
+    pub fn push_edits(&mut self, group: Vec<Edit>) -> bool {
+        let clash = group.iter().enumerate().any(|(i, e)| {
+            self.edits.iter().any(|o| edits_clash(o, e))
+                || group[..i].iter().any(|o| edits_clash(o, e))
+        });
+        if !clash {
+            self.edits.extend(group);
         }
         !clash
     }
@@ -570,7 +586,8 @@ fn int_like(s: &str) -> bool {
 /// segments are kept only where the data says the node is an object or the key is not
 /// number-like; a dynamic index is allowed only directly into an object node and only when it
 /// is certainly bound (a parameter listed in `bound`, or an `input`/`data` reference), and it
-/// is then wrapped in the string guard helper so a non-string index stays undefined.
+/// is then wrapped in the string guard helper so a non-string index stays undefined — except
+/// under `not`, where OPA hoists the guard call out of the negation (then declined).
 /// `skip` lists start offsets of occurrences to leave alone (e.g. the declaration itself).
 pub fn substitute_var(
     m: &ParsedModule,
@@ -596,6 +613,16 @@ pub fn substitute_var(
             parent.insert(c.as_ref() as *const Expr, e);
         }
     }
+    // Negated expressions: OPA evaluates a call nested in a term of a `not` expression before
+    // the negation (`not data.P[f(k)]` is undefined when `f(k)` is), so no guard may go there.
+    let mut negated: Vec<(usize, usize)> = Vec::new();
+    walk_rule(rule, &mut |n| {
+        if let Node::Stmt(s) = n {
+            if let regorus::unstable::Literal::NotExpr { expr, .. } = &s.literal {
+                negated.push(expr_range(expr));
+            }
+        }
+    });
     let data_ref = rego::ast::render_data_path(path);
     let helper = str_helper_name(m);
     let mut out = Substitution {
@@ -670,6 +697,12 @@ pub fn substitute_var(
                         )));
                     }
                     let (is, ie) = expr_range(index);
+                    if negated.iter().any(|(a, b)| *a <= is && ie <= *b) {
+                        return Err(at(&format!(
+                            "{var} is indexed by `{}` under `not`, where OPA would evaluate the string guard outside the negation",
+                            &m.text[is..ie]
+                        )));
+                    }
                     out.edits.push(Edit {
                         start: is,
                         end: ie,

@@ -1,24 +1,33 @@
-//! Pass `scan-to-lookup` (membership form only so far): `e in object.keys(data.P)` on a
-//! bundle-owned object becomes a call to a generated helper that looks `e` up directly, instead of
-//! building the key set of the whole object per query (76 ms at 15 MB in OPA v1.20.2).
+//! Pass `scan-to-lookup`: a scan of a bundle-owned object base document that only looks for one
+//! key becomes a direct lookup of that key. Four forms:
 //!
-//! OPA behaviour matched: `object.keys` gives the set of the object's (string) keys, so the
-//! membership is true exactly when `e` is a string key of `data.P` — also when its value is
-//! false/null — and false for any non-string `e` (`data.P[1]` would find key "1", hence the
-//! `is_string` guard). An undefined `e` makes both the membership and the helper call undefined.
-//! Not done yet: `some k, v in data.P; k == e`, `v := data.P[k]; k == e`,
-//! `object.keys(data.P)[_] == e`.
+//! 1. `e in object.keys(data.P)` becomes a call to a generated helper that looks `e` up directly,
+//!    instead of building the key set of the whole object per query (76 ms at 15 MB in OPA
+//!    v1.20.2);
+//! 2. `some k, v in data.P` followed in the same query by `k == e` (or `e == k`) becomes
+//!    `k := __regopt_str_<h>(e)` + `v := data.P[k]` at the place of the equality;
+//! 3. `v := data.P[k]` (or `v = data.P[k]`, with `k` unbound, optionally declared by `some k`)
+//!    followed by `k == e` becomes `k := __regopt_str_<h>(e)` + `v := data.P[k]` likewise;
+//! 4. the statement `object.keys(data.P)[_] == e` (or `not ...`) becomes `__regopt_has_...(e)`.
+//!
+//! OPA behaviour matched (v1.20.2): the keys of a stored object are strings, so a scan matches
+//! exactly when `e` is a string key — also when its value is false/null — and never for a
+//! non-string `e`, whereas `data.P[1]` would find key "1" (hence the `is_string` guard of
+//! `__regopt_str_<h>`). An undefined `e` gives no result in both. Everything the rewrite moves
+//! or drops is checked so that evaluation order cannot change an error into a value or back:
+//! see `docs/passes/scan-to-lookup.md` for the full list of conditions.
 
 use std::collections::HashSet;
 
-use regorus::unstable::{Expr, Rule};
+use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, LiteralStmt, Query, Ref, Rule};
 
 use super::object_get::builtin_shadowed;
+use super::scope::{self, QueryInfo};
 use super::{
-    append_edit, helper_slot, name_part, render_function, short_hash, Context, Edit, HelperSlot,
-    Plan, GENERATED_PREFIX,
+    append_edit, helper_slot, name_part, render_function, short_hash, str_helper_name,
+    str_helper_text, Context, Edit, HelperSlot, Plan, GENERATED_PREFIX,
 };
-use crate::rego::ast::{self, Node};
+use crate::rego::ast::{self, Node, Range};
 use crate::rego::facts::is_builtin_call;
 use crate::rego::ParsedModule;
 
@@ -44,85 +53,631 @@ pub fn has_text(v1: bool, name: &str, path: &[String]) -> String {
     )
 }
 
+/// Helpers planned in this round (so each is appended once).
+#[derive(Default)]
+struct Added(HashSet<String>);
+
+impl Added {
+    /// Edits adding the membership helper for `path` (none if present); Err when its name is
+    /// taken. Returns the helper's name.
+    fn has_helper(
+        &self,
+        m: &ParsedModule,
+        cx: &Context,
+        path: &[String],
+    ) -> Result<(String, Option<Edit>), String> {
+        let name = format!(
+            "{HAS_PREFIX}{}_{}",
+            name_part(path),
+            short_hash(&[&m.path, &path.join("\u{1}")])
+        );
+        let text = has_text(m.v1_syntax, &name, path);
+        let slot = helper_slot(m, cx, &name, &text)?;
+        let edit = (matches!(slot, HelperSlot::Add) && !self.0.contains(&name)).then(|| {
+            let comment = format!(
+                "# regopt scan-to-lookup: e in object.keys({}) without building the key set\n",
+                ast::render_data_path(path)
+            );
+            append_edit(m, &format!("{comment}{text}"))
+        });
+        Ok((name, edit))
+    }
+
+    /// Edit adding the string guard helper (none if present); Err when its name is taken.
+    fn str_helper(&self, m: &ParsedModule, cx: &Context) -> Result<Option<Edit>, String> {
+        let name = str_helper_name(m);
+        let text = str_helper_text(m);
+        let slot = helper_slot(m, cx, &name, &text)?;
+        Ok((matches!(slot, HelperSlot::Add) && !self.0.contains(&name))
+            .then(|| append_edit(m, &text)))
+    }
+
+    /// Record the helper edits of a rewrite that was planned.
+    fn commit(&mut self, plan: &mut Plan, helpers: Vec<(String, Edit)>) {
+        for (name, e) in helpers {
+            if self.0.insert(name) {
+                plan.edits.push(e);
+            }
+        }
+    }
+}
+
 impl super::Pass for ScanToLookup {
     fn id(&self) -> &'static str {
         "scan-to-lookup"
     }
 
     fn describe(&self) -> &'static str {
-        "e in object.keys(data.P) -> direct key lookup"
+        "scans of data.P that look for one key (e in object.keys, some k, v in ...; k == e) -> direct key lookup"
     }
 
     fn plan(&self, m: &ParsedModule, cx: &Context) -> Plan {
         let mut plan = Plan::default();
-        let mut added: HashSet<String> = HashSet::new();
+        let mut added = Added::default();
         for rule in &m.module.policy {
             if matches!(rule.as_ref(), Rule::Default { .. })
                 || ast::simple_rule_name(rule).is_some_and(|n| n.starts_with(GENERATED_PREFIX))
             {
                 continue;
             }
-            let mut found: Vec<(&Expr, &Expr, Vec<String>)> = Vec::new();
-            ast::walk_rule(rule, &mut |n| {
-                if let Node::Expr(e) = n {
-                    if let Expr::Membership {
-                        key: None,
-                        value,
-                        collection,
-                        ..
-                    } = e.as_ref()
-                    {
-                        if let Some(params) = is_builtin_call(collection, &["object", "keys"]) {
-                            if let Some(path) = params.first().and_then(|p| ast::data_path(p)) {
-                                if params.len() == 1 {
-                                    found.push((e.as_ref(), value.as_ref(), path));
-                                }
-                            }
-                        }
+            plan_membership(m, cx, rule, &mut plan, &mut added);
+            plan_keys_index(m, cx, rule, &mut plan, &mut added);
+            for qi in scope::rule_queries(rule) {
+                for idx in 0..qi.query.stmts.len() {
+                    if let Some(scan) = scan_at(m, qi.query, idx) {
+                        plan_scan(m, cx, rule, &qi, scan, &mut plan, &mut added);
                     }
-                }
-            });
-            for (e, value, path) in found {
-                let (start, end) = ast::expr_range(e);
-                if let Err(why) = cx.facts.plain_base_object(cx.data, &path) {
-                    plan.decline(start, why);
-                    continue;
-                }
-                if let Some(why) =
-                    builtin_shadowed(m, cx, rule, &[&["object", "keys"], &["is_string"]])
-                {
-                    plan.decline(start, why);
-                    continue;
-                }
-                let name = format!(
-                    "{HAS_PREFIX}{}_{}",
-                    name_part(&path),
-                    short_hash(&[&m.path, &path.join("\u{1}")])
-                );
-                let text = has_text(m.v1_syntax, &name, &path);
-                let slot = match helper_slot(m, cx, &name, &text) {
-                    Ok(s) => s,
-                    Err(why) => {
-                        plan.decline(start, why);
-                        continue;
-                    }
-                };
-                let (vs, ve) = ast::expr_range(value);
-                if plan.push_edit(Edit {
-                    start,
-                    end,
-                    replacement: format!("{name}({})", &m.text[vs..ve]),
-                }) && matches!(slot, HelperSlot::Add)
-                    && added.insert(name.clone())
-                {
-                    let comment = format!(
-                        "# regopt scan-to-lookup: e in object.keys({}) without building the key set\n",
-                        ast::render_data_path(&path)
-                    );
-                    plan.edits.push(append_edit(m, &format!("{comment}{text}")));
                 }
             }
         }
         plan
+    }
+}
+
+/// Form 1: `e in object.keys(data.P)`.
+fn plan_membership(
+    m: &ParsedModule,
+    cx: &Context,
+    rule: &Rule,
+    plan: &mut Plan,
+    added: &mut Added,
+) {
+    let mut found: Vec<(&Expr, &Expr, Vec<String>)> = Vec::new();
+    ast::walk_rule(rule, &mut |n| {
+        if let Node::Expr(e) = n {
+            if let Expr::Membership {
+                key: None,
+                value,
+                collection,
+                ..
+            } = e.as_ref()
+            {
+                if let Some(params) = is_builtin_call(collection, &["object", "keys"]) {
+                    if let Some(path) = params.first().and_then(|p| ast::data_path(p)) {
+                        if params.len() == 1 {
+                            found.push((e.as_ref(), value.as_ref(), path));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    for (e, value, path) in found {
+        let (start, end) = ast::expr_range(e);
+        if let Err(why) = cx.facts.plain_base_object(cx.data, &path) {
+            plan.decline(start, why);
+            continue;
+        }
+        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["object", "keys"], &["is_string"]]) {
+            plan.decline(start, why);
+            continue;
+        }
+        let (name, helper) = match added.has_helper(m, cx, &path) {
+            Ok(x) => x,
+            Err(why) => {
+                plan.decline(start, why);
+                continue;
+            }
+        };
+        let (vs, ve) = ast::expr_range(value);
+        if plan.push_edit(Edit {
+            start,
+            end,
+            replacement: format!("{name}({})", &m.text[vs..ve]),
+        }) {
+            added.commit(plan, helper.map(|h| (name, h)).into_iter().collect());
+        }
+    }
+}
+
+/// `object.keys(data.P)[_]` on one side of `==`: (data path, the other side).
+fn keys_index_eq(e: &Expr) -> Option<(Vec<String>, &Expr)> {
+    let Expr::BoolExpr {
+        op: BoolOp::Eq,
+        lhs,
+        rhs,
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let side = |x: &Expr| -> Option<Vec<String>> {
+        let Expr::RefBrack { refr, index, .. } = x else {
+            return None;
+        };
+        if ast::var_name(index) != Some("_") {
+            return None;
+        }
+        let params = is_builtin_call(refr, &["object", "keys"])?;
+        if params.len() != 1 {
+            return None;
+        }
+        ast::data_path(&params[0])
+    };
+    if let Some(p) = side(lhs) {
+        return Some((p, rhs.as_ref()));
+    }
+    side(rhs).map(|p| (p, lhs.as_ref()))
+}
+
+/// Form 4: the statement `object.keys(data.P)[_] == e` (or its negation).
+fn plan_keys_index(
+    m: &ParsedModule,
+    cx: &Context,
+    rule: &Rule,
+    plan: &mut Plan,
+    added: &mut Added,
+) {
+    // Statement-level occurrences by start offset: Ok(has `with` modifiers), Err(negated).
+    let mut stmt_level: Vec<(usize, Result<bool, ()>)> = Vec::new();
+    ast::walk_rule(rule, &mut |n| {
+        if let Node::Stmt(s) = n {
+            match &s.literal {
+                Literal::Expr { expr, .. } if keys_index_eq(expr).is_some() => {
+                    stmt_level.push((ast::expr_range(expr).0, Ok(!s.with_mods.is_empty())));
+                }
+                Literal::NotExpr { expr, .. } if keys_index_eq(expr).is_some() => {
+                    stmt_level.push((ast::expr_range(expr).0, Err(())));
+                }
+                _ => {}
+            }
+        }
+    });
+    let args = arg_names(rule);
+    let mut found: Vec<&Expr> = Vec::new();
+    ast::walk_rule(rule, &mut |n| {
+        if let Node::Expr(e) = n {
+            if keys_index_eq(e).is_some() {
+                found.push(e.as_ref());
+            }
+        }
+    });
+    for e in found {
+        let Some((path, other)) = keys_index_eq(e) else {
+            continue;
+        };
+        let (start, end) = ast::expr_range(e);
+        match stmt_level.iter().find(|(s, _)| *s == start) {
+            None => {
+                plan.decline(
+                    start,
+                    "object.keys(...)[_] == e is used as a value, not as a condition",
+                );
+                continue;
+            }
+            Some((_, Ok(true))) => {
+                plan.decline(start, "a `with` modifier applies to the statement");
+                continue;
+            }
+            Some((_, Err(()))) => {
+                // OPA v1.20.2 refuses `not object.keys(data.P)[_] == e` (var _ is unsafe): a
+                // rewrite would turn a bundle that does not load into one that does.
+                plan.decline(
+                    start,
+                    "under `not` OPA rejects this form (var _ is unsafe); left as it is",
+                );
+                continue;
+            }
+            Some(_) => {}
+        }
+        if let Err(why) = cx.facts.plain_base_object(cx.data, &path) {
+            plan.decline(start, why);
+            continue;
+        }
+        if let Some(why) = empty_reason(cx, &path).filter(|_| !error_free(other, &args)) {
+            plan.decline(start, why);
+            continue;
+        }
+        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["object", "keys"], &["is_string"]]) {
+            plan.decline(start, why);
+            continue;
+        }
+        let (name, helper) = match added.has_helper(m, cx, &path) {
+            Ok(x) => x,
+            Err(why) => {
+                plan.decline(start, why);
+                continue;
+            }
+        };
+        let (os, oe) = ast::expr_range(other);
+        if plan.push_edit(Edit {
+            start,
+            end,
+            replacement: format!("{name}({})", &m.text[os..oe]),
+        }) {
+            added.commit(plan, helper.map(|h| (name, h)).into_iter().collect());
+        }
+    }
+}
+
+/// Why `data.<path>` being empty blocks a rewrite that evaluates `e` (and the statements before
+/// the equality) where the original, iterating over nothing, never did.
+fn empty_reason(cx: &Context, path: &[String]) -> Option<String> {
+    match cx.data.size_at(path) {
+        Some((_, n)) if n > 0 => None,
+        _ => Some(format!(
+            "{} is empty: the original never evaluates the compared value, the rewrite would",
+            ast::render_data_path(path)
+        )),
+    }
+}
+
+/// Whether evaluating `e` can never raise an error: literals, and references rooted at `input`
+/// or at a function argument (`args`) whose indexes are such expressions or `_`. (References
+/// into `data` may evaluate rules, and calls or arithmetic may fail.)
+fn error_free(e: &Expr, args: &HashSet<String>) -> bool {
+    match e {
+        Expr::String { .. }
+        | Expr::RawString { .. }
+        | Expr::Number { .. }
+        | Expr::Bool { .. }
+        | Expr::Null { .. } => true,
+        Expr::Var { span, .. } => span.text() == "input" || args.contains(span.text()),
+        Expr::RefDot { refr, .. } => error_free(refr, args),
+        Expr::RefBrack { refr, index, .. } => {
+            error_free(refr, args) && (ast::var_name(index) == Some("_") || error_free(index, args))
+        }
+        Expr::Array { items, .. } | Expr::Set { items, .. } => {
+            items.iter().all(|i| error_free(i, args))
+        }
+        Expr::Object { fields, .. } => fields
+            .iter()
+            .all(|(_, k, v)| error_free(k, args) && error_free(v, args)),
+        _ => false,
+    }
+}
+
+/// Names of the rule's function arguments (plain variables only).
+fn arg_names(rule: &Rule) -> HashSet<String> {
+    match rule {
+        Rule::Spec { head, .. } => ast::head_parts(head)
+            .1
+            .iter()
+            .filter_map(|a| ast::var_name(a))
+            .filter(|a| *a != "_")
+            .map(str::to_string)
+            .collect(),
+        Rule::Default { .. } => HashSet::new(),
+    }
+}
+
+/// A statement that iterates over the keys of `data.P`, binding the key variable `k`.
+struct Scan {
+    /// Index of the iterating statement in its query.
+    idx: usize,
+    /// The key variable.
+    k: String,
+    /// Other variables the statement binds (the value variable), `_` excluded.
+    others: Vec<String>,
+    path: Vec<String>,
+    /// Form 2: text of the data reference and the value variable (None for `_`).
+    some_in: Option<(String, Option<String>)>,
+    /// Why the statement cannot be rewritten whatever follows (a pattern, `with`).
+    blocked: Option<String>,
+    /// Form 3 with static segments after `data.P[k]` (`v := data.P[k].f`): the statement may
+    /// match no key even when `data.P` is not empty.
+    trailing: bool,
+}
+
+/// The scan (form 2 or 3) that statement `idx` of `q` is, if any.
+fn scan_at(m: &ParsedModule, q: &Query, idx: usize) -> Option<Scan> {
+    let s: &LiteralStmt = &q.stmts[idx];
+    let with_reason =
+        (!s.with_mods.is_empty()).then(|| "a `with` modifier applies to the scan".to_string());
+    match &s.literal {
+        Literal::SomeIn {
+            key: Some(key),
+            value,
+            collection,
+            ..
+        } => {
+            let path = ast::data_path(collection).filter(|p| !p.is_empty())?;
+            let k = ast::var_name(key).filter(|k| *k != "_")?.to_string();
+            let (cs, ce) = ast::expr_range(collection);
+            let coll = m.text[cs..ce].to_string();
+            let (v, blocked) = match ast::var_name(value) {
+                Some(v) if v == k => return None,
+                Some("_") => (None, with_reason),
+                Some(v) => (Some(v.to_string()), with_reason),
+                None => (
+                    None,
+                    Some("the value of the scan is a pattern, not a variable".to_string()),
+                ),
+            };
+            Some(Scan {
+                idx,
+                k,
+                others: v.iter().cloned().collect(),
+                path,
+                some_in: Some((coll, v)),
+                blocked,
+                trailing: false,
+            })
+        }
+        Literal::Expr { expr, .. } => {
+            let Expr::AssignExpr { op, lhs, rhs, .. } = expr.as_ref() else {
+                return None;
+            };
+            let (var, refr) = match (ast::var_name(lhs), ast::var_name(rhs)) {
+                (Some(v), _) => (v, rhs),
+                (None, Some(v)) if *op == AssignOp::Eq => (v, lhs),
+                _ => return None,
+            };
+            // Strip static segments after `data.P[k]`.
+            let mut cur: &Expr = refr;
+            let mut trailing = false;
+            loop {
+                match cur {
+                    Expr::RefDot { refr, .. } => cur = refr,
+                    Expr::RefBrack { refr, index, .. } if ast::string_lit(index).is_some() => {
+                        cur = refr
+                    }
+                    _ => break,
+                }
+                trailing = true;
+            }
+            let Expr::RefBrack {
+                refr: base, index, ..
+            } = cur
+            else {
+                return None;
+            };
+            let path = ast::data_path(base).filter(|p| !p.is_empty())?;
+            let k = ast::var_name(index).filter(|k| *k != "_")?.to_string();
+            if var == k {
+                return None;
+            }
+            Some(Scan {
+                idx,
+                k,
+                others: (var != "_").then(|| var.to_string()).into_iter().collect(),
+                path,
+                some_in: None,
+                blocked: with_reason,
+                trailing,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Index of the first `k == e` / `e == k` statement after `from` in `q`, with `e`.
+fn key_equality<'a>(q: &'a Query, from: usize, k: &str) -> Option<(usize, &'a Ref<Expr>)> {
+    q.stmts
+        .iter()
+        .enumerate()
+        .skip(from + 1)
+        .find_map(|(i, s)| {
+            let Literal::Expr { expr, .. } = &s.literal else {
+                return None;
+            };
+            let Expr::BoolExpr {
+                op: BoolOp::Eq,
+                lhs,
+                rhs,
+                ..
+            } = expr.as_ref()
+            else {
+                return None;
+            };
+            match (ast::var_name(lhs), ast::var_name(rhs)) {
+                (Some(a), Some(b)) if a == k && b == k => None,
+                (Some(a), _) if a == k => Some((i, rhs)),
+                (_, Some(b)) if b == k => Some((i, lhs)),
+                _ => None,
+            }
+        })
+}
+
+/// Forms 2 and 3.
+fn plan_scan(
+    m: &ParsedModule,
+    cx: &Context,
+    rule: &Rule,
+    qi: &QueryInfo,
+    scan: Scan,
+    plan: &mut Plan,
+    added: &mut Added,
+) {
+    let q = qi.query;
+    let stmt = &q.stmts[scan.idx];
+    let (ss, _) = ast::stmt_range(stmt);
+    let k = scan.k.as_str();
+    let Some((eq_idx, e)) = key_equality(q, scan.idx, k) else {
+        // Form 3 without an equality is an ordinary lookup or iteration: not a candidate.
+        if scan.some_in.is_some() && cx.data.kind_at(&scan.path).is_some() {
+            plan.decline(
+                ss,
+                format!("the key {k} is not compared with `==` later in the same query, so the whole document is scanned"),
+            );
+        }
+        return;
+    };
+    let decline = |plan: &mut Plan, why: String| plan.decline(ss, why);
+    if let Some(why) = &scan.blocked {
+        return decline(plan, why.clone());
+    }
+    if !q.stmts[eq_idx].with_mods.is_empty() {
+        return decline(
+            plan,
+            format!("a `with` modifier applies to the equality on {k}"),
+        );
+    }
+    if let Err(why) = cx.facts.plain_base_object(cx.data, &scan.path) {
+        return decline(plan, why);
+    }
+    // The original evaluates `e` (and the statements between the scan and the equality) only
+    // when the scan yields a row; the rewrite always does. Fine when the data is not empty and
+    // the scan yields every key, or when nothing evaluated there can raise an error.
+    let nothing_can_fail = eq_idx == scan.idx + 1 && error_free(e, &arg_names(rule));
+    if !nothing_can_fail {
+        if scan.trailing {
+            return decline(
+                plan,
+                format!("the reference continues after {}[{k}], so the scan may match no key; the compared value (or a statement before it) could then raise an error the original never evaluates", ast::render_data_path(&scan.path)),
+            );
+        }
+        if let Some(why) = empty_reason(cx, &scan.path) {
+            return decline(plan, why);
+        }
+    }
+    // Form 3: k must be an iteration variable of this query (declared here by `some k` or not
+    // at all), not a rule, import or outer variable.
+    let mut some_decl: Option<usize> = None;
+    if scan.some_in.is_none() {
+        if cx.facts.package_defines(&m.package, k) || m.imports.iter().any(|i| i.name == k) {
+            return decline(
+                plan,
+                format!(
+                    "{k} is also the name of a rule or import, so the reference may not iterate"
+                ),
+            );
+        }
+        some_decl = q.stmts[..scan.idx].iter().position(
+            |s| matches!(&s.literal, Literal::SomeVars { vars, .. } if vars.iter().any(|v| v.text() == k)),
+        );
+        if some_decl.is_some_and(|d| !q.stmts[d].with_mods.is_empty()) {
+            return decline(plan, "a `with` modifier applies to `some`".to_string());
+        }
+    }
+    // The scan's variables.
+    let mut bound: Vec<String> = vec![k.to_string()];
+    bound.extend(scan.others.iter().cloned());
+    let seeds: HashSet<String> = bound.iter().cloned().collect();
+    let e_vars = scope::expr_vars(e);
+    if let Some(v) = bound.iter().find(|v| e_vars.contains(*v)) {
+        return decline(
+            plan,
+            format!("the value compared with {k} uses the scan's variable {v}"),
+        );
+    }
+    let taint = scope::tainted(q, &seeds, &[eq_idx]);
+    let first_tainted = |vars: &HashSet<String>| {
+        let mut t: Vec<&String> = vars.iter().filter(|v| taint.contains(*v)).collect();
+        t.sort();
+        t.first().map(|v| v.to_string())
+    };
+    if let Some(v) = first_tainted(&e_vars) {
+        return decline(
+            plan,
+            format!("the value compared with {k} may depend on the scan through {v}"),
+        );
+    }
+    for s in &q.stmts[scan.idx + 1..eq_idx] {
+        if let Some(v) = first_tainted(&scope::stmt_vars(s)) {
+            let (at, _) = ast::stmt_range(s);
+            let (line, col) = m.line_col(at);
+            return decline(
+                plan,
+                format!("the statement at {line}:{col}, between the scan and the equality on {k}, uses {v}"),
+            );
+        }
+    }
+    // `some k` again after the scan (OPA: declared above).
+    if let Some(v) = q.stmts[scan.idx + 1..]
+        .iter()
+        .find_map(|s| match &s.literal {
+            Literal::SomeVars { vars, .. } => vars
+                .iter()
+                .find(|x| bound.iter().any(|b| b == x.text()))
+                .map(|x| x.text().to_string()),
+            _ => None,
+        })
+    {
+        return decline(plan, format!("{v} is declared again by `some`"));
+    }
+    // Where the scan's variables may occur: the scan, its `some` declaration, the equality and
+    // the statements after it (and the head parts this body binds).
+    let mut allowed: Vec<Range> = vec![ast::stmt_range(stmt)];
+    allowed.extend(some_decl.map(|d| ast::stmt_range(&q.stmts[d])));
+    for s in &q.stmts[eq_idx..] {
+        allowed.push(ast::stmt_range(s));
+    }
+    for v in &bound {
+        if let Some(at) = scope::occurrence_outside(rule, qi, v, &allowed) {
+            let (line, col) = m.line_col(at);
+            return decline(
+                plan,
+                format!("{v} is also used at {line}:{col}, outside the scan, the equality and the statements after it"),
+            );
+        }
+    }
+    // The guard: a string literal needs none.
+    let (es, ee) = ast::expr_range(e);
+    let e_text = &m.text[es..ee];
+    let mut helpers: Vec<(String, Edit)> = Vec::new();
+    let key_value = if ast::string_lit(e).is_some() {
+        e_text.to_string()
+    } else {
+        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["is_string"]]) {
+            return decline(plan, why);
+        }
+        match added.str_helper(m, cx) {
+            Ok(h) => helpers.extend(h.map(|h| (str_helper_name(m), h))),
+            Err(why) => return decline(plan, why),
+        }
+        format!("{}({e_text})", str_helper_name(m))
+    };
+    let lookup = match &scan.some_in {
+        Some((coll, Some(v))) => format!("{v} := {coll}[{k}]"),
+        Some((coll, None)) => format!("_ = {coll}[{k}]"),
+        None => {
+            let (s, t) = ast::stmt_range(stmt);
+            m.text[s..t].to_string()
+        }
+    };
+    let (qs, qe) = ast::stmt_range(&q.stmts[eq_idx]);
+    let sep = scope::stmt_sep(&m.text, qs);
+    let mut edits = vec![
+        scope::remove_stmt_edit(m, q, scan.idx),
+        Edit {
+            start: qs,
+            end: qe,
+            replacement: format!("{k} := {key_value}{sep}{lookup}"),
+        },
+    ];
+    if let Some(d) = some_decl {
+        let Literal::SomeVars { vars, .. } = &q.stmts[d].literal else {
+            return;
+        };
+        let rest: Vec<&str> = vars.iter().map(|v| v.text()).filter(|v| *v != k).collect();
+        if rest.is_empty() {
+            edits.push(scope::remove_stmt_edit(m, q, d));
+        } else {
+            let (s, t) = ast::stmt_range(&q.stmts[d]);
+            edits.push(Edit {
+                start: s,
+                end: t,
+                replacement: format!("some {}", rest.join(", ")),
+            });
+        }
+    }
+    if plan.push_edits(edits) {
+        added.commit(plan, helpers);
+    } else {
+        decline(
+            plan,
+            "the rewrite overlaps another rewrite of this round".to_string(),
+        );
     }
 }
