@@ -589,9 +589,11 @@ def strip_locations(message: str) -> str:
 
 
 def normalize_load_error(message: str) -> str:
-    """Locations cut and source excerpt lines (tab-indented) dropped."""
+    """Locations cut, source excerpt lines (tab-indented) dropped, and the
+    remaining lines sorted: OPA lists several compile errors in map order,
+    which varies from run to run."""
     lines = [ln for ln in (message or "").split("\n") if not ln.startswith("\t")]
-    return strip_locations("\n".join(lines)).strip()
+    return "\n".join(sorted(strip_locations(ln).strip() for ln in lines if ln.strip()))
 
 
 class Outcome:
@@ -614,7 +616,7 @@ class Outcome:
         if self.kind == "undefined":
             return "undefined"
         if self.kind == "error":
-            return f"error:{self.error[0]}:{strip_locations(self.error[1])}"
+            return f"error:{self.error[0]}:{normalize_load_error(self.error[1])}"
         return "value:[" + ",".join(sorted({canon(r) for r in self.rows})) + "]"
 
     def show(self, limit: int = 4000) -> str:
