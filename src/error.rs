@@ -187,11 +187,128 @@ pub enum Error {
         problem: String,
     },
 
-    /// The input is signed and optimizing changes files its signature covers.
-    #[error("bundle is signed and optimizing changes {files} file(s) its signature covers")]
+    /// The input is signed and the optimized bundle would no longer match its
+    /// signature (recomputed over the output, as OPA would).
+    #[error(
+        "bundle is signed and the optimized bundle would no longer match its signature: {detail}"
+    )]
     Signed {
-        /// How many files changed.
-        files: usize,
+        /// Which file changed or what differs.
+        detail: String,
+    },
+
+    /// `.signatures.json` or its token cannot be used: not JSON, not exactly
+    /// one JWT, a malformed token, an unsupported algorithm or plugin, or no
+    /// signature at all when a verification key is given.
+    #[error("{file}: {problem}")]
+    SignatureFormat {
+        /// The signatures file.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// The token's signature does not verify with the verification key.
+    #[error("{file}: the {algorithm} signature does not verify with the verification key")]
+    SignatureInvalid {
+        /// The signatures file.
+        file: String,
+        /// The token's algorithm.
+        algorithm: String,
+    },
+
+    /// The token names a key id other than `--verification-key-id`.
+    #[error("{file}: the token was signed with key id '{found}', but --verification-key-id is '{expected}'")]
+    KeyIdMismatch {
+        /// The signatures file.
+        file: String,
+        /// `--verification-key-id`.
+        expected: String,
+        /// The token's `kid` header (or its deprecated `keyid` claim).
+        found: String,
+    },
+
+    /// The token's `scope` claim is not the one required (`--scope`, or none).
+    #[error("{file}: scope mismatch: the token's scope is {found}, expected {expected}")]
+    ScopeMismatch {
+        /// The signatures file.
+        file: String,
+        /// The scope required, quoted, or `none`.
+        expected: String,
+        /// The token's scope, quoted, or `none`.
+        found: String,
+    },
+
+    /// A file's digest differs from the one its signature lists.
+    #[error("{file}: digest mismatch ({algorithm}): the signature lists {expected}, the file has {actual}")]
+    DigestMismatch {
+        /// The file inside the bundle, as the signature names it.
+        file: String,
+        /// The digest algorithm.
+        algorithm: String,
+        /// Hex digest listed in the signature.
+        expected: String,
+        /// Hex digest of the file.
+        actual: String,
+    },
+
+    /// A file of the bundle is not listed in its signature.
+    #[error("{file}: file is not included in the bundle signature")]
+    FileNotSigned {
+        /// The file inside the bundle.
+        file: String,
+    },
+
+    /// The signature lists files that the bundle does not have.
+    #[error("file(s) {files} listed in the bundle signature but not found in the bundle")]
+    SignedFileMissing {
+        /// The missing files, comma separated.
+        files: String,
+    },
+
+    /// A signing or verification key, or the claims file, cannot be used.
+    #[error("{what}: {problem}")]
+    SigningKey {
+        /// Which flag's value (e.g. `--signing-key keys/rsa.pem`).
+        what: String,
+        /// Why.
+        problem: String,
+    },
+
+    /// A digest cannot be computed the way OPA does: an algorithm OPA does
+    /// not know, or a structured file OPA itself could not decode (or whose
+    /// decoding regopt cannot reproduce exactly).
+    #[error("{file}: cannot compute its digest as OPA does: {problem}")]
+    DigestUnsupported {
+        /// The file inside the bundle.
+        file: String,
+        /// Why.
+        problem: String,
+    },
+
+    /// `optimize --verify`: the optimized bundle evaluates differently from the original in
+    /// regorus, so nothing was written.
+    #[error(
+        "optimized bundle differs from the original in regorus on {differences} of {compared} query/input pairs; nothing written"
+    )]
+    VerifyFailed {
+        /// Pairs that differ.
+        differences: usize,
+        /// Pairs compared.
+        compared: usize,
+        /// Everything the verification found.
+        report: Box<crate::verify::VerifyReport>,
+    },
+
+    /// An inputs file (`verify --inputs`) is not valid JSON lines.
+    #[error("{}:{line}: {message}", path.display())]
+    Inputs {
+        /// The inputs file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
     },
 
     /// A rewrite produced a module that no longer parses: a bug in regopt.
@@ -229,6 +346,27 @@ pub mod exit {
     pub const OUTPUT: i32 = 12;
     /// A signed bundle would no longer match its signature.
     pub const SIGNED: i32 = 20;
+    /// `.signatures.json` is malformed, missing (with a verification key),
+    /// or uses an unsupported algorithm.
+    pub const SIGNATURE_FORMAT: i32 = 21;
+    /// The signature does not verify with the verification key.
+    pub const SIGNATURE_INVALID: i32 = 22;
+    /// The token's key id is not `--verification-key-id`.
+    pub const KEY_ID_MISMATCH: i32 = 23;
+    /// The token's scope is not the one required.
+    pub const SCOPE_MISMATCH: i32 = 24;
+    /// A file's digest differs from its signature (tampered file).
+    pub const DIGEST_MISMATCH: i32 = 25;
+    /// A file is not listed in the signature (extra file).
+    pub const FILE_NOT_SIGNED: i32 = 26;
+    /// A file listed in the signature is missing.
+    pub const SIGNED_FILE_MISSING: i32 = 27;
+    /// A signing or verification key, or the claims file, cannot be used.
+    pub const SIGNING_KEY: i32 = 28;
+    /// A digest cannot be computed as OPA does.
+    pub const DIGEST_UNSUPPORTED: i32 = 29;
+    /// `optimize --verify`: the optimized bundle differs from the original in regorus.
+    pub const VERIFY_FAILED: i32 = 30;
     /// A bug in regopt.
     pub const INTERNAL: i32 = 70;
 }
@@ -261,6 +399,17 @@ impl Error {
             Error::InvalidModule { .. } => exit::INVALID_MODULE,
             Error::Output { .. } => exit::OUTPUT,
             Error::Signed { .. } => exit::SIGNED,
+            Error::SignatureFormat { .. } => exit::SIGNATURE_FORMAT,
+            Error::SignatureInvalid { .. } => exit::SIGNATURE_INVALID,
+            Error::KeyIdMismatch { .. } => exit::KEY_ID_MISMATCH,
+            Error::ScopeMismatch { .. } => exit::SCOPE_MISMATCH,
+            Error::DigestMismatch { .. } => exit::DIGEST_MISMATCH,
+            Error::FileNotSigned { .. } => exit::FILE_NOT_SIGNED,
+            Error::SignedFileMissing { .. } => exit::SIGNED_FILE_MISSING,
+            Error::SigningKey { .. } => exit::SIGNING_KEY,
+            Error::DigestUnsupported { .. } => exit::DIGEST_UNSUPPORTED,
+            Error::VerifyFailed { .. } => exit::VERIFY_FAILED,
+            Error::Inputs { .. } => exit::USAGE,
             Error::Internal(_) => exit::INTERNAL,
         }
     }
@@ -299,7 +448,34 @@ impl Error {
             }
             Error::InvalidModule { .. } => "every .rego file must be UTF-8 and start with a package clause",
             Error::Output { .. } => "choose another output path with -o",
-            Error::Signed { .. } => "pass --drop-signatures to write an unsigned bundle",
+            Error::Signed { .. } => {
+                "pass --signing-key KEY to re-sign, or --drop-signatures to write an unsigned bundle"
+            }
+            Error::SignatureFormat { .. } => {
+                "the signatures file must be {\"signatures\": [\"<one JWT>\"]} as `opa build --signing-key` or `opa sign` writes it; see docs/signatures.md"
+            }
+            Error::SignatureInvalid { .. } => {
+                "check that --verification-key is the public key (or HMAC secret) matching the key the bundle was signed with; the bundle may have been re-signed or forged"
+            }
+            Error::KeyIdMismatch { .. } => "pass the key id the bundle was signed with to --verification-key-id, or check that the bundle comes from the expected signer",
+            Error::ScopeMismatch { .. } => "pass the scope the bundle was signed with to --scope (OPA requires an exact match, and no scope when --scope is not given)",
+            Error::DigestMismatch { .. } => {
+                "the file was changed after signing (or the signature is for another bundle); rebuild and re-sign it"
+            }
+            Error::FileNotSigned { .. } => {
+                "the file was added after signing; remove it, re-sign, or exclude it with --exclude-files-verify GLOB"
+            }
+            Error::SignedFileMissing { .. } => "the bundle lost files after signing; rebuild and re-sign it",
+            Error::SigningKey { .. } => {
+                "RS*/PS* take an RSA PEM key, ES256/384/512 an EC PEM key on P-256/P-384/P-521, HS* a shared secret; verification takes the public key"
+            }
+            Error::DigestUnsupported { .. } => {
+                "OPA cannot load this file either, or regopt cannot reproduce its digest exactly; see docs/signatures.md"
+            }
+            Error::VerifyFailed { .. } => {
+                "this is a bug in a rewrite pass; please report it with the bundle, and optimize with --skip-pass ID for the pass named in the differences meanwhile"
+            }
+            Error::Inputs { .. } => "each line must be one JSON document, or __none__ for no input",
             Error::Internal(_) => "please report this with the bundle (or a reduced copy) that triggers it",
         };
         Some(s.to_string())

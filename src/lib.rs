@@ -6,6 +6,7 @@
 //! rewrites it, and [`bundle::write_path`] writes it deterministically and
 //! atomically.
 
+pub mod api;
 pub mod bundle;
 pub mod check;
 pub mod data;
@@ -15,5 +16,8 @@ pub mod passes;
 pub mod pipeline;
 pub mod rego;
 pub mod report;
+pub mod serve;
+pub mod sign;
+pub mod verify;
 
 pub use error::{Error, Result};

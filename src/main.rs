@@ -13,6 +13,9 @@ use regopt::passes::PassOptions;
 use regopt::pipeline::{self, OptimizeOptions};
 use regopt::Error;
 
+mod cmd_verify_serve;
+mod progress;
+
 #[derive(Parser)]
 #[command(
     name = "regopt",
@@ -32,6 +35,10 @@ enum Command {
     Inspect(InspectArgs),
     /// List every costly data access in the bundle's policies (for CI).
     Check(CheckArgs),
+    /// Evaluate a bundle and its optimized form (regorus) and list every difference.
+    Verify(cmd_verify_serve::VerifyArgs),
+    /// Serve optimized versions of the bundles in a directory over OPA's bundle protocol.
+    Serve(cmd_verify_serve::ServeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,6 +100,51 @@ impl LimitArgs {
     }
 }
 
+/// Bundle signatures (see docs/signatures.md).
+#[derive(Args, Clone)]
+struct SignArgs {
+    /// Verify the input's .signatures.json with this key first: a PEM public key or an HMAC
+    /// secret (a file, or the text itself).
+    #[arg(long, value_name = "KEY")]
+    verification_key: Option<String>,
+    /// The key id the input's token must name (its `kid` header or `keyid` claim), if it names one.
+    #[arg(long, value_name = "ID")]
+    verification_key_id: Option<String>,
+    /// The scope the input's token must carry (none when not given); also written into a new signature.
+    #[arg(long, value_name = "SCOPE")]
+    scope: Option<String>,
+    /// Do not check files matching this glob against the input's signature (repeatable, or comma separated).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    exclude_files_verify: Vec<String>,
+    /// Sign the output with this key: a PEM private key or an HMAC secret (a file, or the text itself).
+    #[arg(long, value_name = "KEY")]
+    signing_key: Option<String>,
+    /// Signing algorithm: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512.
+    #[arg(long, value_name = "ALG", default_value = "RS256")]
+    signing_alg: regopt::sign::SigAlg,
+    /// Key id written as the token's `kid` header (and `keyid` claim).
+    #[arg(long, value_name = "ID")]
+    signing_key_id: Option<String>,
+    /// JSON file of extra claims for the new signature's payload.
+    #[arg(long, value_name = "FILE")]
+    claims_file: Option<PathBuf>,
+}
+
+impl SignArgs {
+    fn options(&self) -> regopt::sign::SignOptions {
+        regopt::sign::SignOptions {
+            verification_key: self.verification_key.clone(),
+            verification_key_id: self.verification_key_id.clone(),
+            scope: self.scope.clone(),
+            exclude_files_verify: self.exclude_files_verify.clone(),
+            signing_key: self.signing_key.clone(),
+            signing_alg: self.signing_alg,
+            signing_key_id: self.signing_key_id.clone(),
+            claims_file: self.claims_file.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// A .tar.gz archive.
@@ -121,6 +173,8 @@ struct OptimizeArgs {
     /// Write an unsigned bundle when the input is signed and its signature would no longer match.
     #[arg(long)]
     drop_signatures: bool,
+    #[command(flatten)]
+    sign: SignArgs,
     /// Run only this rewrite pass (repeatable); see docs/passes/.
     #[arg(long = "pass", value_name = "ID")]
     pass: Vec<String>,
@@ -136,6 +190,10 @@ struct OptimizeArgs {
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
+    /// Before writing, evaluate the original and the optimized bundle in regorus on generated
+    /// inputs; on any difference write nothing and exit 30.
+    #[arg(long)]
+    verify: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -178,6 +236,8 @@ fn main() -> ExitCode {
         Command::Optimize(a) => run_optimize(a),
         Command::Inspect(a) => run_inspect(a),
         Command::Check(a) => run_check(a),
+        Command::Verify(a) => cmd_verify_serve::run_verify(a),
+        Command::Serve(a) => cmd_verify_serve::run_serve(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
@@ -232,6 +292,7 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
             }),
         },
         drop_signatures: a.drop_signatures,
+        sign: a.sign.options(),
         passes: PassOptions {
             only: if a.pass.is_empty() {
                 None
@@ -242,12 +303,24 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
             explain: true,
             ..PassOptions::default()
         },
+        verify: a.verify.then(regopt::verify::VerifyOptions::default),
     };
     if let Err(e) = opts.passes.validate() {
         eprintln!("regopt: {e}");
         return Ok(exit::USAGE);
     }
-    let report = pipeline::optimize_path(&a.bundle, &a.output, &opts).map_err(on(&a.bundle))?;
+    if let Err(e) = opts.sign.validate() {
+        eprintln!("regopt: {e}");
+        return Ok(exit::USAGE);
+    }
+    let spinner =
+        progress::Progress::spinner(&format!("optimizing {}", a.bundle.display()), a.quiet);
+    let result = pipeline::optimize_path(&a.bundle, &a.output, &opts);
+    spinner.finish();
+    if let Err(Error::VerifyFailed { report, .. }) = &result {
+        eprint!("{}", report.render());
+    }
+    let report = result.map_err(on(&a.bundle))?;
     if let Some(path) = &a.report {
         let text = serde_json::to_vec_pretty(&report).expect("report serializes");
         std::fs::write(path, text).map_err(|source| Failure {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::passes::{self, PassOptions};
 use crate::rego::{ModuleSource, RegoVersion};
 use crate::report::{Report, StageTime};
+use crate::sign;
 
 /// Everything `optimize` can be asked to do.
 #[derive(Clone, Debug, Default)]
@@ -22,18 +23,39 @@ pub struct OptimizeOptions {
     pub drop_signatures: bool,
     /// Which rewrite passes run.
     pub passes: PassOptions,
+    /// Verifying the input's signature and signing the output (`--verification-key`,
+    /// `--signing-key`, ...); see [`crate::sign`].
+    pub sign: crate::sign::SignOptions,
+    /// `--verify`: evaluate the original and the optimized bundle in regorus and fail with
+    /// [`Error::VerifyFailed`] on any difference.
+    pub verify: Option<crate::verify::VerifyOptions>,
 }
 
 /// Optimize a bundle in memory. Returns the report; `bundle` is changed in place.
 pub fn optimize_bundle(bundle: &mut Bundle, opts: &OptimizeOptions) -> Result<Report> {
     let mut report = Report::default();
+    let signed_input = check_input_signature(bundle, opts, &mut report)?;
     if let Some(p) = bundle.pass_through() {
         report.pass_through = Some(p.reason().to_string());
+        finish_signatures(bundle, signed_input.as_ref(), &[], opts, &mut report)?;
         report.record_sizes(bundle);
         return Ok(report);
     }
+    let original = opts
+        .verify
+        .as_ref()
+        .map(|_| crate::verify::snapshot(bundle));
     let changed_modules = run_passes(bundle, opts, &mut report)?;
-    check_signatures(bundle, &changed_modules, opts, &mut report)?;
+    finish_signatures(
+        bundle,
+        signed_input.as_ref(),
+        &changed_modules,
+        opts,
+        &mut report,
+    )?;
+    if let (Some(v), Some(original)) = (&opts.verify, &original) {
+        crate::verify::verify_step(original, bundle, v, &mut report)?;
+    }
     report.record_sizes(bundle);
     Ok(report)
 }
@@ -103,41 +125,142 @@ fn run_passes(
     Ok(changed)
 }
 
-/// A signed bundle stays valid when only data files were compacted: OPA hashes
-/// `data.json`, `data.yaml` and `.manifest` over their parsed, key-sorted
-/// content (bundle/verify.go), which compaction does not change. Any other
-/// changed file breaks the signature, so we refuse unless told to drop it.
-fn check_signatures(
+/// With `--verification-key`, verify the input's signature as OPA would
+/// (before anything changes). Then capture what a kept signature covers, so
+/// that [`finish_signatures`] can prove it still holds for the output.
+fn check_input_signature(
+    bundle: &Bundle,
+    opts: &OptimizeOptions,
+    report: &mut Report,
+) -> Result<Option<sign::SignedInput>> {
+    if opts.sign.verification_key.is_some() {
+        let v = sign::verify_bundle(bundle, &opts.sign)?;
+        report.notes.push(format!(
+            "signature verified: {} {} file(s) match{}{}",
+            v.algorithm,
+            v.files_checked,
+            v.key_id
+                .as_ref()
+                .map(|k| format!(", key id '{k}'"))
+                .unwrap_or_default(),
+            if v.files_excluded > 0 {
+                format!(", {} excluded by --exclude-files-verify", v.files_excluded)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if opts.sign.signing_key.is_some() {
+        // The output gets a new signature; the old one need not be proven.
+        return Ok(None);
+    }
+    sign::capture_signed_input(bundle)
+}
+
+/// Sign the output with `--signing-key`; otherwise keep the input's
+/// signature only if every digest it lists, recomputed over the output
+/// exactly as OPA would, still matches (and the file set is the same). A
+/// signature that would not hold is dropped with `--drop-signatures`, else
+/// refused: regopt never writes a broken signature.
+fn finish_signatures(
     bundle: &mut Bundle,
+    signed_input: Option<&sign::SignedInput>,
     changed: &[String],
     opts: &OptimizeOptions,
     report: &mut Report,
 ) -> Result<()> {
-    let signed = bundle.files.iter().any(|f| f.kind == FileKind::Signatures);
-    if !signed {
-        return Ok(());
-    }
-    if changed.is_empty() {
-        report
-            .notes
-            .push("signature kept: only data files were compacted, and OPA's digests of data files are over their parsed content".into());
-        return Ok(());
-    }
-    if opts.drop_signatures {
+    if opts.sign.signing_key.is_some() {
+        let old = bundle
+            .files
+            .iter()
+            .find(|f| f.kind == FileKind::Signatures)
+            .map(|f| (f.name.clone(), f.path.clone(), f.original_size));
         bundle.files.retain(|f| f.kind != FileKind::Signatures);
+        let (bytes, count) = {
+            let entries = bundle::write::output_entries(bundle, &opts.write)?;
+            let refs: Vec<(String, &[u8])> = entries
+                .iter()
+                .map(|(n, b)| (n.clone(), b.as_ref()))
+                .collect();
+            sign::sign_entries(&refs, opts.write.format, &opts.sign)?
+        };
+        let (name, path, original_size) = old.unwrap_or_else(|| {
+            (
+                sign::SIGNATURES_NAME.to_string(),
+                sign::SIGNATURES_NAME.trim_start_matches('/').to_string(),
+                0,
+            )
+        });
+        let at = bundle.files.partition_point(|f| f.path < path);
+        bundle.files.insert(
+            at,
+            bundle::BundleFile {
+                path,
+                name,
+                kind: FileKind::Signatures,
+                bytes,
+                original_size,
+                compact_json: None,
+            },
+        );
         report.notes.push(format!(
-            "signatures dropped: {} rewritten file(s) no longer match them",
-            changed.len()
+            "signed: {count} file(s), {}{}",
+            opts.sign.signing_alg,
+            opts.sign
+                .signing_key_id
+                .as_ref()
+                .map(|k| format!(", key id '{k}'"))
+                .unwrap_or_default()
         ));
         return Ok(());
     }
-    Err(Error::Signed {
-        files: changed.len(),
-    })
+    let Some(input) = signed_input else {
+        return Ok(());
+    };
+    let kept = {
+        let entries = bundle::write::output_entries(bundle, &opts.write)?;
+        let refs: Vec<(String, &[u8])> = entries
+            .iter()
+            .map(|(n, b)| (n.clone(), b.as_ref()))
+            .collect();
+        sign::check_kept(input, &refs, opts.write.format)
+    };
+    match kept {
+        Ok(n) => {
+            report.notes.push(format!(
+                "signature kept: all {n} digest(s) it lists match the output, recomputed as OPA does"
+            ));
+            Ok(())
+        }
+        Err(reason) if opts.drop_signatures => {
+            bundle.files.retain(|f| f.kind != FileKind::Signatures);
+            report.notes.push(format!(
+                "signatures dropped: {reason}{}",
+                if changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} module(s) rewritten)", changed.len())
+                }
+            ));
+            Ok(())
+        }
+        Err(reason) => Err(Error::Signed { detail: reason }),
+    }
 }
 
 /// Read `input`, optimize, write `output` atomically.
 pub fn optimize_path(input: &Path, output: &Path, opts: &OptimizeOptions) -> Result<Report> {
+    // Signatures name files as OPA will read them back, which depends on the
+    // output shape: settle it before optimizing.
+    let resolved;
+    let opts = if opts.write.format.is_none() {
+        let mut o = opts.clone();
+        o.write.format = Some(bundle::OutputFormat::infer(output));
+        resolved = o;
+        &resolved
+    } else {
+        opts
+    };
     if same_file(input, output) {
         return Err(Error::Output {
             path: output.to_path_buf(),

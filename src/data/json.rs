@@ -102,11 +102,17 @@ impl RawErr {
     #[cold]
     fn locate(self, input: &[u8]) -> JsonError {
         let before = &input[..self.offset.min(input.len())];
-        let line = memchr::memchr_iter(b'\n', before).count() + 1;
+        let newlines = memchr::memchr_iter(b'\n', before).count();
         let line_start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+        self.at(newlines, line_start)
+    }
+
+    /// The error, given how many newlines precede it and where its line
+    /// starts.
+    fn at(self, newlines: usize, line_start: usize) -> JsonError {
         JsonError {
             offset: self.offset,
-            line,
+            line: newlines + 1,
             column: self.offset - line_start + 1,
             kind: self.kind,
         }
@@ -137,12 +143,188 @@ fn unexpected(offset: usize, byte: u8) -> RawErr {
 /// make the output mean something only by accident of the reader.
 pub fn compact(input: &[u8], limits: &Limits, out: &mut Vec<u8>) -> Result<(), JsonError> {
     let base = out.len();
-    match compact_inner(input, limits.max_depth, out) {
+    let mut sink = Append { input, out };
+    match compact_inner(&mut sink, &mut (), limits.max_depth) {
         Ok(()) => Ok(()),
         Err(e) => {
             out.truncate(base);
             Err(e.locate(input))
         }
+    }
+}
+
+/// [`compact`] without a second buffer: replaces the JSON text in `buf` by
+/// its compact form, so that peak memory is the input alone.
+///
+/// The result is exactly that of [`compact`] into an empty vector: the same
+/// bytes on success, the same error (kind, offset, line and column) on
+/// failure. After a failure `buf` keeps its length but its content is
+/// unspecified (partly overwritten by compact output).
+pub fn compact_in_place(buf: &mut Vec<u8>, limits: &Limits) -> Result<(), JsonError> {
+    let mut lines = LineLog::default();
+    let mut sink = InPlace { buf, written: 0 };
+    match compact_inner(&mut sink, &mut lines, limits.max_depth) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(lines.locate(e, buf)),
+    }
+}
+
+/// Where [`compact_inner`] reads its input and writes its output.
+///
+/// Output is the input with whitespace runs left out, written in input order,
+/// so it never gets ahead of the input position: the output of input
+/// `..i` is at most `i` bytes long. That is what lets [`InPlace`] write into
+/// the buffer it reads.
+trait Sink {
+    /// The whole input. Bytes at and after the current run start (the `run`
+    /// of [`ws`]) are always as they were in the original input.
+    fn input(&self) -> &[u8];
+    /// Length of the output so far (including any prefix of [`Append`]).
+    fn written(&self) -> usize;
+    /// Appends `input[from..to]` to the output.
+    fn copy(&mut self, from: usize, to: usize);
+    /// Hint: at most `n` more output bytes will be written.
+    fn reserve(&mut self, n: usize);
+    /// The output so far and the whole input.
+    fn view(&self) -> (&[u8], &[u8]);
+    /// The finished output, once all input is copied.
+    fn finish(&mut self) -> &mut Vec<u8>;
+}
+
+/// Output appended to a separate vector ([`compact`]).
+struct Append<'a> {
+    input: &'a [u8],
+    out: &'a mut Vec<u8>,
+}
+
+impl Sink for Append<'_> {
+    #[inline(always)]
+    fn input(&self) -> &[u8] {
+        self.input
+    }
+
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.out.len()
+    }
+
+    #[inline(always)]
+    fn copy(&mut self, from: usize, to: usize) {
+        self.out.extend_from_slice(&self.input[from..to]);
+    }
+
+    fn reserve(&mut self, n: usize) {
+        // The compact form is never longer than the input, so this is the
+        // only allocation of `out`.
+        self.out.reserve(n);
+    }
+
+    fn view(&self) -> (&[u8], &[u8]) {
+        (self.out, self.input)
+    }
+
+    fn finish(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+}
+
+/// Output written over the input's own buffer ([`compact_in_place`]):
+/// `buf[..written]` is output, `buf[written..]` still the original input.
+struct InPlace<'a> {
+    buf: &'a mut Vec<u8>,
+    written: usize,
+}
+
+impl Sink for InPlace<'_> {
+    #[inline(always)]
+    fn input(&self) -> &[u8] {
+        self.buf
+    }
+
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.written
+    }
+
+    #[inline(always)]
+    fn copy(&mut self, from: usize, to: usize) {
+        debug_assert!(self.written <= from && from <= to);
+        // Nothing to move until the first whitespace has been dropped.
+        if from != self.written {
+            self.buf.copy_within(from..to, self.written);
+        }
+        self.written += to - from;
+    }
+
+    fn reserve(&mut self, _: usize) {}
+
+    fn view(&self) -> (&[u8], &[u8]) {
+        (&self.buf[..self.written], self.buf)
+    }
+
+    fn finish(&mut self) -> &mut Vec<u8> {
+        self.buf.truncate(self.written);
+        self.buf
+    }
+}
+
+/// Told about the newlines in the whitespace that compaction drops, for
+/// error positions after that input is overwritten ([`LineLog`]); `()`
+/// ignores them.
+trait Newlines {
+    /// There is a newline at input offset `at`.
+    fn newline(&mut self, at: usize);
+    /// Input before `end` has been consumed, and the whitespace in it
+    /// reported.
+    fn skipped_to(&mut self, end: usize);
+}
+
+impl Newlines for () {
+    #[inline(always)]
+    fn newline(&mut self, _: usize) {}
+
+    #[inline(always)]
+    fn skipped_to(&mut self, _: usize) {}
+}
+
+/// The newlines of the input before `end` (the current run start), which
+/// [`InPlace`] may have overwritten. They are exactly the newlines of the
+/// dropped whitespace: the tokens before `end` were accepted, and no token
+/// contains a raw newline (strings reject control characters).
+#[derive(Default)]
+struct LineLog {
+    newlines: usize,
+    /// Offset just after the last of them (0 if none).
+    line_start: usize,
+    end: usize,
+}
+
+impl Newlines for LineLog {
+    #[inline(always)]
+    fn newline(&mut self, at: usize) {
+        self.newlines += 1;
+        self.line_start = at + 1;
+    }
+
+    #[inline(always)]
+    fn skipped_to(&mut self, end: usize) {
+        self.end = end;
+    }
+}
+
+impl LineLog {
+    /// Locates `e` as [`RawErr::locate`] would in the original input, of
+    /// which `buf[self.end..]` is intact. Errors are never reported before
+    /// the current run start.
+    #[cold]
+    fn locate(&self, e: RawErr, buf: &[u8]) -> JsonError {
+        debug_assert!(self.end <= e.offset);
+        let tail = buf
+            .get(self.end..e.offset.min(buf.len()))
+            .unwrap_or_default();
+        let newlines = self.newlines + memchr::memchr_iter(b'\n', tail).count();
+        let line_start = memchr::memrchr(b'\n', tail).map_or(self.line_start, |p| self.end + p + 1);
+        e.at(newlines, line_start)
     }
 }
 
@@ -162,18 +344,25 @@ struct Frame {
 struct Member {
     /// Output offset of the key's opening quote.
     start: usize,
-    /// Location of the decoded key: in the input when the key has no escapes
-    /// (its raw text is its decoded text), else in the decoded-key buffer.
+    /// Location of the decoded key: when the key has no escapes, its output
+    /// offset (its raw text is its decoded text, and is copied verbatim),
+    /// else its offset in the decoded-key buffer.
     key_start: usize,
     key_len: usize,
     in_buf: bool,
 }
 
 /// The members of a just-closed object, with what is needed to compare keys.
+///
+/// Unescaped keys are read from the output, not the input, since in place
+/// the input is overwritten by then. Keys not copied yet are in `pending`,
+/// the input run whose output will start at `output.len()`. A key is never
+/// split between the two: runs are only cut at whitespace.
 struct ObjectKeys<'x> {
     members: &'x [Member],
     hashes: &'x [u64],
-    input: &'x [u8],
+    output: &'x [u8],
+    pending: &'x [u8],
     decoded: &'x [u8],
 }
 
@@ -181,8 +370,14 @@ impl ObjectKeys<'_> {
     #[inline]
     fn key(&self, k: usize) -> &[u8] {
         let m = &self.members[k];
-        let src = if m.in_buf { self.decoded } else { self.input };
-        &src[m.key_start..m.key_start + m.key_len]
+        let (src, at) = if m.in_buf {
+            (self.decoded, m.key_start)
+        } else if m.key_start < self.output.len() {
+            (self.output, m.key_start)
+        } else {
+            (self.pending, m.key_start - self.output.len())
+        };
+        &src[at..at + m.key_len]
     }
 
     #[inline]
@@ -315,8 +510,9 @@ const HI: u64 = 0x8080_8080_8080_8080;
 /// Offset of the first non-whitespace byte at or after `i`. Only space, tab,
 /// LF and CR are JSON whitespace (Go's `isSpace` agrees). Indentation runs
 /// are skipped 8 bytes at a time.
+/// Newlines are reported to `nl`.
 #[inline(never)]
-fn skip_ws_run(b: &[u8], mut i: usize) -> usize {
+fn skip_ws_run<N: Newlines>(b: &[u8], mut i: usize, nl: &mut N) -> usize {
     while let Some(chunk) = b.get(i..i + 8) {
         // Lowest lane that is not a space: exact, as no arithmetic is done.
         let not_space = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (LO * b' ' as u64);
@@ -326,11 +522,18 @@ fn skip_ws_run(b: &[u8], mut i: usize) -> usize {
         }
         i += (not_space.trailing_zeros() / 8) as usize;
         match b[i] {
-            b'\n' | b'\r' | b'\t' => i += 1,
+            b'\n' => {
+                nl.newline(i);
+                i += 1;
+            }
+            b'\r' | b'\t' => i += 1,
             _ => return i,
         }
     }
-    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+    while let Some(&c @ (b' ' | b'\n' | b'\r' | b'\t')) = b.get(i) {
+        if c == b'\n' {
+            nl.newline(i);
+        }
         i += 1;
     }
     i
@@ -339,18 +542,31 @@ fn skip_ws_run(b: &[u8], mut i: usize) -> usize {
 /// Skips whitespace at `i`. Input is copied to `out` lazily, in runs between
 /// whitespace: `b[*run..]` up to the current position is pending, so this
 /// flushes it when (and only when) whitespace starts. The output offset of
-/// input position `i` is thus `out.len() + (i - *run)`.
+/// input position `i` is thus `o.written() + (i - *run)`. Newlines in the
+/// skipped whitespace are reported to `nl`.
 #[inline(always)]
-fn ws(b: &[u8], i: usize, run: &mut usize, out: &mut Vec<u8>) -> usize {
-    let (Some(b' ' | b'\n' | b'\r' | b'\t'), next) = (b.get(i), b.get(i + 1)) else {
+fn ws<S: Sink, N: Newlines>(o: &mut S, nl: &mut N, i: usize, run: &mut usize) -> usize {
+    let b = o.input();
+    let (Some(&c @ (b' ' | b'\n' | b'\r' | b'\t')), next) = (b.get(i), b.get(i + 1).copied())
+    else {
         return i;
     };
-    out.extend_from_slice(&b[*run..i]);
+    // In place this overwrites only input before `i`.
+    o.copy(*run, i);
+    if c == b'\n' {
+        nl.newline(i);
+    }
     // After a colon a single space is the common case.
     let j = match next {
-        Some(b' ' | b'\n' | b'\r' | b'\t') => skip_ws_run(b, i + 2),
+        Some(d @ (b' ' | b'\n' | b'\r' | b'\t')) => {
+            if d == b'\n' {
+                nl.newline(i + 1);
+            }
+            skip_ws_run(o.input(), i + 2, nl)
+        }
         _ => i + 1,
     };
+    nl.skipped_to(j);
     *run = j;
     j
 }
@@ -360,18 +576,22 @@ fn too_deep(offset: usize, limit: usize) -> RawErr {
     RawErr::new(offset, JsonErrorKind::TooDeep { limit })
 }
 
-fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), RawErr> {
+fn compact_inner<S: Sink, N: Newlines>(
+    o: &mut S,
+    nl: &mut N,
+    max_depth: usize,
+) -> Result<(), RawErr> {
+    let b = o.input();
     // Go's decoder does not skip a UTF-8 BOM: it is an invalid character.
     if b.starts_with(BOM) {
         return Err(RawErr::new(0, JsonErrorKind::ByteOrderMark));
     }
-    let mut i = skip_ws_run(b, 0);
+    let mut i = skip_ws_run(b, 0, nl);
+    nl.skipped_to(i);
     if i == b.len() {
         return Err(RawErr::new(i, JsonErrorKind::Empty));
     }
-    // The compact form is never longer than the input, so this is the only
-    // allocation of `out`.
-    out.reserve(b.len() - i);
+    o.reserve(b.len() - i);
     let mut run = i;
 
     let mut frames: Vec<Frame> = Vec::new();
@@ -384,8 +604,10 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
     // An explicit state machine: `'value` checks one value at `i`, the inner
     // loop then closes containers and moves to the next member/element.
     // Nothing recurses, so depth costs heap (bounded by `max_depth`), never
-    // call stack. Values are not copied here; see `ws`.
+    // call stack. Values are not copied here; see `ws`. The input is borrowed
+    // anew after each `ws`, which may write output (in place: into the input).
     'value: loop {
+        let b = o.input();
         let Some(&c) = b.get(i) else {
             return Err(eof(b));
         };
@@ -394,36 +616,28 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
                 if frames.len() >= max_depth {
                     return Err(too_deep(i, max_depth));
                 }
-                i = ws(b, i + 1, &mut run, out);
-                match b.get(i) {
+                i = ws(o, nl, i + 1, &mut run);
+                match o.input().get(i).copied() {
                     Some(b'"') => {
                         frames.push(Frame {
                             object: true,
                             members_start: members.len(),
                             keybuf_start: keybuf.len(),
                         });
-                        i = object_key(
-                            b,
-                            i,
-                            &mut run,
-                            out,
-                            &mut members,
-                            &mut hashes,
-                            &mut keybuf,
-                        )?;
+                        i = object_key(o, nl, i, &mut run, &mut members, &mut hashes, &mut keybuf)?;
                         continue 'value;
                     }
                     Some(b'}') => i += 1,
-                    Some(&x) => return Err(unexpected(i, x)),
-                    None => return Err(eof(b)),
+                    Some(x) => return Err(unexpected(i, x)),
+                    None => return Err(eof(o.input())),
                 }
             }
             b'[' => {
                 if frames.len() >= max_depth {
                     return Err(too_deep(i, max_depth));
                 }
-                i = ws(b, i + 1, &mut run, out);
-                if b.get(i) == Some(&b']') {
+                i = ws(o, nl, i + 1, &mut run);
+                if o.input().get(i) == Some(&b']') {
                     i += 1;
                 } else {
                     frames.push(Frame {
@@ -444,7 +658,8 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
 
         // A value just ended.
         loop {
-            i = ws(b, i, &mut run, out);
+            i = ws(o, nl, i, &mut run);
+            let b = o.input();
             let Some(&frame) = frames.last() else {
                 if i != b.len() {
                     return Err(RawErr::new(i, JsonErrorKind::TrailingData));
@@ -456,32 +671,34 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
             };
             match (frame.object, c) {
                 (_, b',') => {
-                    i = ws(b, i + 1, &mut run, out);
+                    i = ws(o, nl, i + 1, &mut run);
                     if frame.object {
-                        match b.get(i) {
+                        match o.input().get(i).copied() {
                             Some(b'"') => {
                                 i = object_key(
-                                    b,
+                                    o,
+                                    nl,
                                     i,
                                     &mut run,
-                                    out,
                                     &mut members,
                                     &mut hashes,
                                     &mut keybuf,
                                 )?
                             }
-                            Some(&x) => return Err(unexpected(i, x)),
-                            None => return Err(eof(b)),
+                            Some(x) => return Err(unexpected(i, x)),
+                            None => return Err(eof(o.input())),
                         }
                     }
                     continue 'value;
                 }
                 (true, b'}') => {
                     frames.pop();
+                    let (output, input) = o.view();
                     let obj = ObjectKeys {
                         members: &members[frame.members_start..],
                         hashes: &hashes[frame.members_start..],
-                        input: b,
+                        output,
+                        pending: &input[run..i],
                         decoded: &keybuf,
                     };
                     find_duplicates(&obj, &mut scratch, &mut dead);
@@ -498,8 +715,9 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
             }
         }
     }
-    out.extend_from_slice(&b[run..i]);
+    o.copy(run, i);
 
+    let out = o.finish();
     if !dead.is_empty() {
         remove_ranges(out, &mut dead);
     }
@@ -509,16 +727,17 @@ fn compact_inner(b: &[u8], max_depth: usize, out: &mut Vec<u8>) -> Result<(), Ra
 /// Checks an object key at `i` (an opening quote) and the following colon,
 /// records the member, and returns the offset of the member's value.
 #[inline(always)]
-fn object_key(
-    b: &[u8],
+fn object_key<S: Sink, N: Newlines>(
+    o: &mut S,
+    nl: &mut N,
     i: usize,
     run: &mut usize,
-    out: &mut Vec<u8>,
     members: &mut Vec<Member>,
     hashes: &mut Vec<u64>,
     keybuf: &mut Vec<u8>,
 ) -> Result<usize, RawErr> {
-    let start = out.len() + (i - *run);
+    let start = o.written() + (i - *run);
+    let b = o.input();
     let (end, escaped) = scan_string(b, i)?;
     let inner = &b[i + 1..end - 1];
     let (member, hash) = if escaped {
@@ -535,7 +754,7 @@ fn object_key(
     } else {
         let member = Member {
             start,
-            key_start: i + 1,
+            key_start: start + 1,
             key_len: inner.len(),
             in_buf: false,
         };
@@ -543,11 +762,11 @@ fn object_key(
     };
     members.push(member);
     hashes.push(hash);
-    let j = ws(b, end, run, out);
-    match b.get(j) {
-        Some(b':') => Ok(ws(b, j + 1, run, out)),
-        Some(&x) => Err(unexpected(j, x)),
-        None => Err(eof(b)),
+    let j = ws(o, nl, end, run);
+    match o.input().get(j).copied() {
+        Some(b':') => Ok(ws(o, nl, j + 1, run)),
+        Some(x) => Err(unexpected(j, x)),
+        None => Err(eof(o.input())),
     }
 }
 
@@ -1485,9 +1704,9 @@ mod tests {
         run_bytes(input.as_bytes())
     }
 
+    /// [`compact`], checked against [`compact_in_place`].
     fn run_bytes(input: &[u8]) -> Result<String, JsonError> {
-        let mut out = Vec::new();
-        compact(input, &Limits::default(), &mut out)?;
+        let out = compact_both(input, &Limits::default())?;
         Ok(String::from_utf8(out).expect("compact output is UTF-8"))
     }
 
@@ -2235,6 +2454,404 @@ mod tests {
         assert!(
             accepted > 1000,
             "only {accepted} mutated documents were valid"
+        );
+    }
+
+    // ---- compact_in_place ----
+
+    /// `compact_in_place` on a copy of `input`; checks that a failure keeps
+    /// the buffer's length.
+    fn in_place(input: &[u8], limits: &Limits) -> Result<Vec<u8>, JsonError> {
+        let mut buf = input.to_vec();
+        match compact_in_place(&mut buf, limits) {
+            Ok(()) => Ok(buf),
+            Err(e) => {
+                assert_eq!(buf.len(), input.len(), "length changed on error");
+                Err(e)
+            }
+        }
+    }
+
+    /// Both compactors on `input`; they must agree exactly, errors included
+    /// (kind, offset, line, column).
+    fn compact_both(input: &[u8], limits: &Limits) -> Result<Vec<u8>, JsonError> {
+        let mut out = Vec::new();
+        let want = compact(input, limits, &mut out).map(|()| out);
+        let got = in_place(input, limits);
+        assert_eq!(got, want, "input {:?}", String::from_utf8_lossy(input));
+        want
+    }
+
+    /// Random JSON text for the differential test: valid unless corrupted
+    /// later, in one of several whitespace styles, with duplicate keys
+    /// (equal raw or equal only after decoding) at every depth.
+    struct DocGen<'r> {
+        rng: &'r mut Rng,
+        out: Vec<u8>,
+        /// 0: minified, 1: pretty with `nl` and `indent`, 2: random
+        /// whitespace everywhere.
+        style: usize,
+        nl: &'static [u8],
+        indent: &'static [u8],
+    }
+
+    impl DocGen<'_> {
+        fn ws(&mut self) {
+            if self.style != 2 {
+                return;
+            }
+            const WS: &[u8] = b" \n\r\t";
+            match self.rng.below(8) {
+                0..=2 => {}
+                3 => self.out.push(b' '),
+                4 => self.out.extend_from_slice(b"\r\n\t"),
+                5 => {
+                    self.out.push(b'\n');
+                    let n = self.rng.below(20);
+                    self.out.extend(std::iter::repeat(b' ').take(n));
+                }
+                6 => {
+                    for _ in 0..1 + self.rng.below(20) {
+                        let c = WS[self.rng.below(WS.len())];
+                        self.out.push(c);
+                    }
+                }
+                _ => {
+                    let n = 8 + self.rng.below(40);
+                    self.out.extend(std::iter::repeat(b' ').take(n));
+                    if self.rng.below(2) == 0 {
+                        self.out.extend_from_slice(b"\n\n");
+                    }
+                }
+            }
+        }
+
+        fn line(&mut self, depth: usize) {
+            match self.style {
+                1 => {
+                    self.out.extend_from_slice(self.nl);
+                    for _ in 0..depth {
+                        self.out.extend_from_slice(self.indent);
+                    }
+                }
+                2 => self.ws(),
+                _ => {}
+            }
+        }
+
+        fn colon(&mut self) {
+            self.ws();
+            self.out.push(b':');
+            if self.style == 1 {
+                self.out.push(b' ');
+            }
+            self.ws();
+        }
+
+        fn pick(&mut self, items: &[&str]) {
+            let s = items[self.rng.below(items.len())];
+            self.out.extend_from_slice(s.as_bytes());
+        }
+
+        fn string(&mut self) {
+            const PIECES: &[&str] = &[
+                "plain",
+                " spaced text ",
+                "\\n",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\u00e9",
+                "\\uD83D\\uDE00",
+                "\\ud800",
+                "é",
+                "✓",
+                "😀",
+                "\u{7f}",
+                "\\t\\r\\b\\f",
+                "0123456789abcdef",
+            ];
+            self.out.push(b'"');
+            for _ in 0..self.rng.below(5) {
+                self.pick(PIECES);
+            }
+            self.out.push(b'"');
+        }
+
+        fn number(&mut self) {
+            match self.rng.below(6) {
+                0 => self.pick(&["0", "-0", "1", "-1", "0.5", "1e5", "1E-400", "-0.0e+0"]),
+                1 => {
+                    // Big integers, beyond u64 and f64 precision.
+                    if self.rng.below(2) == 0 {
+                        self.out.push(b'-');
+                    }
+                    self.out.push(b'1' + self.rng.below(9) as u8);
+                    for _ in 0..self.rng.below(40) {
+                        self.out.push(b'0' + self.rng.below(10) as u8);
+                    }
+                }
+                2 => {
+                    let s = format!("{}.{:03}", self.rng.next() % 100_000, self.rng.below(1000));
+                    self.out.extend_from_slice(s.as_bytes());
+                }
+                3 => {
+                    let s = format!("{}e{}", self.rng.below(1000), self.rng.below(700));
+                    self.out.extend_from_slice(s.as_bytes());
+                }
+                _ => {
+                    let s = (self.rng.next() % 1_000_000).to_string();
+                    self.out.extend_from_slice(s.as_bytes());
+                }
+            }
+        }
+
+        fn key(&mut self, wide: bool) {
+            self.out.push(b'"');
+            if wide && self.rng.below(3) != 0 {
+                let s = format!("wide_key_{}", self.rng.below(60));
+                self.out.extend_from_slice(s.as_bytes());
+            } else if self.rng.below(4) == 0 {
+                let s = format!("k{}", self.rng.below(6));
+                self.out.extend_from_slice(s.as_bytes());
+            } else {
+                let (raw, _) = KEY_POOL[self.rng.below(KEY_POOL.len())];
+                self.out.extend_from_slice(raw.as_bytes());
+            }
+            self.out.push(b'"');
+        }
+
+        fn value(&mut self, depth: usize, budget: usize) {
+            let leaf = budget == 0 || self.rng.below(4) == 0;
+            match if leaf {
+                self.rng.below(5)
+            } else {
+                5 + self.rng.below(2)
+            } {
+                0 => self.string(),
+                1 | 2 => self.number(),
+                3 => self.pick(&["true", "false", "null"]),
+                4 => {
+                    let open = if self.rng.below(2) == 0 { b'[' } else { b'{' };
+                    self.out.push(open);
+                    self.ws();
+                    self.out.push(if open == b'[' { b']' } else { b'}' });
+                }
+                5 => {
+                    self.out.push(b'[');
+                    let n = 1 + self.rng.below(5);
+                    for k in 0..n {
+                        if k > 0 {
+                            self.ws();
+                            self.out.push(b',');
+                        }
+                        self.line(depth + 1);
+                        self.value(depth + 1, budget - 1);
+                    }
+                    self.line(depth);
+                    self.out.push(b']');
+                }
+                _ => {
+                    self.out.push(b'{');
+                    let wide = budget >= 2 && self.rng.below(8) == 0;
+                    let n = if wide {
+                        30 + self.rng.below(60)
+                    } else {
+                        1 + self.rng.below(6)
+                    };
+                    for k in 0..n {
+                        if k > 0 {
+                            self.ws();
+                            self.out.push(b',');
+                        }
+                        self.line(depth + 1);
+                        self.key(wide);
+                        self.colon();
+                        let b = if wide { 0 } else { budget - 1 };
+                        self.value(depth + 1, b);
+                    }
+                    self.line(depth);
+                    self.out.push(b'}');
+                }
+            }
+        }
+    }
+
+    fn random_document(rng: &mut Rng) -> Vec<u8> {
+        let style = rng.below(3);
+        let nl: &'static [u8] = if rng.below(3) == 0 { b"\r\n" } else { b"\n" };
+        let indent: &'static [u8] = [&b"  "[..], b"    ", b"\t"][rng.below(3)];
+        let mut g = DocGen {
+            rng,
+            out: Vec::new(),
+            style,
+            nl,
+            indent,
+        };
+        g.ws();
+        let budget = 1 + g.rng.below(6);
+        g.value(0, budget);
+        g.ws();
+        if g.style == 1 && g.rng.below(2) == 0 {
+            g.out.extend_from_slice(nl);
+        }
+        g.out
+    }
+
+    #[test]
+    fn in_place_matches_compact_on_generated_and_corrupted_documents() {
+        const ALPHABET: &[u8] = b"{}[]:,\" \n\r\t0123-+.eE\\/untrfalsex\x01\x00\xc3\xa9\xff\xef";
+        let mut rng = Rng(0x1A2B_3C4D_5E6F_7081);
+        let (mut cases, mut valid, mut deduplicated, mut errors, mut multiline_errors) =
+            (0, 0, 0, 0, 0);
+        let mut kinds = std::collections::HashSet::new();
+        for round in 0..20_000 {
+            let doc = random_document(&mut rng);
+            // Mostly the default limit, sometimes one the document may hit.
+            let limits = if round % 8 == 0 {
+                Limits {
+                    max_depth: rng.below(6),
+                }
+            } else {
+                Limits::default()
+            };
+            cases += 1;
+            match compact_both(&doc, &limits) {
+                Ok(out) => {
+                    valid += 1;
+                    if limits == Limits::default() {
+                        // serde_json refuses lone surrogate escapes.
+                        if let Ok(v) = serde_json::from_slice::<Value>(&doc) {
+                            assert_eq!(serde(&out), v, "{:?}", String::from_utf8_lossy(&doc));
+                        }
+                        if out.len() < naive_strip(&String::from_utf8_lossy(&doc)).len() {
+                            deduplicated += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    assert!(
+                        matches!(e.kind, JsonErrorKind::TooDeep { .. }),
+                        "generated document rejected: {e}: {:?}",
+                        String::from_utf8_lossy(&doc)
+                    );
+                }
+            }
+            // Corrupted variants: byte flips, insertions, deletions,
+            // truncations, and combinations.
+            for _ in 0..3 {
+                let mut bad = doc.clone();
+                for _ in 0..1 + rng.below(2) {
+                    if bad.is_empty() {
+                        break;
+                    }
+                    let pos = rng.below(bad.len());
+                    let byte = ALPHABET[rng.below(ALPHABET.len())];
+                    match rng.below(4) {
+                        0 => bad[pos] = byte,
+                        1 => bad.insert(pos, byte),
+                        2 => {
+                            bad.remove(pos);
+                        }
+                        _ => bad.truncate(pos),
+                    }
+                }
+                cases += 1;
+                if let Err(e) = compact_both(&bad, &Limits::default()) {
+                    errors += 1;
+                    if e.line > 1 {
+                        multiline_errors += 1;
+                    }
+                    kinds.insert(std::mem::discriminant(&e.kind));
+                }
+            }
+        }
+        println!(
+            "{cases} cases: {valid} valid, {deduplicated} with duplicates, {errors} errors \
+             ({multiline_errors} past line 1, {} kinds)",
+            kinds.len()
+        );
+        assert!(cases >= 80_000, "{cases}");
+        assert!(valid > 15_000, "only {valid} valid documents");
+        assert!(deduplicated > 3_000, "only {deduplicated} had duplicates");
+        assert!(errors > 30_000, "only {errors} errors");
+        assert!(
+            multiline_errors > 5_000,
+            "only {multiline_errors} past line 1"
+        );
+        assert!(kinds.len() >= 8, "only {} error kinds", kinds.len());
+    }
+
+    #[test]
+    fn in_place_error_positions_after_dropped_whitespace() {
+        // Errors far behind lots of dropped whitespace, some of it newlines
+        // whose input has been overwritten by then.
+        let cases: &[(&[u8], (usize, usize))] = &[
+            (b"{\n  \"a\": 1,\n  \"b\": 01\n}", (3, 9)),
+            (b"[1,\n2,\n]", (3, 1)),
+            (b"\n\n\n", (4, 1)),
+            (b"{\"a\":\n", (2, 1)),
+            (b"[\r\n  \xff]", (2, 3)),
+            (b"[\n\n   1 ,\n\t\n  2 x", (5, 5)),
+            (b"  [ 1 ,\n 2 ]   \n  3", (3, 3)),
+            (
+                b"{\"a\" : [ 1 ,\n 2 ] , \"a\" : {\n}\n , \"b\"\n\n:\"\x01\"}",
+                (6, 3),
+            ),
+            (b"\xef\xbb\xbf[]", (1, 1)),
+        ];
+        for (input, (line, column)) in cases {
+            let e = compact_both(input, &Limits::default()).unwrap_err();
+            assert_eq!(
+                (e.line, e.column),
+                (*line, *column),
+                "{:?}: {e}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // Spaces only before the line of the error, on a long line.
+        let mut doc = b"[".to_vec();
+        for k in 0..1000 {
+            doc.extend_from_slice(format!("\n    {k}  ,  ").as_bytes());
+        }
+        doc.extend_from_slice(b"\n  tru ]");
+        let e = compact_both(&doc, &Limits::default()).unwrap_err();
+        assert_eq!((e.line, e.column), (1002, 6));
+    }
+
+    #[test]
+    fn in_place_results() {
+        let limits = Limits::default();
+        let cases: &[(&str, &str)] = &[
+            ("1", "1"),
+            ("[1,2]", "[1,2]"),
+            (" [ 1 , 2 ] \n", "[1,2]"),
+            (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            (
+                "{\n \"attribute_one\": [1, {\"x\":1,\"x\":2}],\n \"attribute_\\u006fne\": 2\n}",
+                r#"{"attribute_\u006fne":2}"#,
+            ),
+            (
+                "{ \"a\" : { \"b\" : 1 , \"\\u0062\" : 2 } , \"c\" : 3 }",
+                r#"{"a":{"\u0062":2},"c":3}"#,
+            ),
+        ];
+        for (input, want) in cases {
+            let mut buf = input.as_bytes().to_vec();
+            compact_in_place(&mut buf, &limits).unwrap();
+            assert_eq!(String::from_utf8(buf).unwrap(), *want, "{input:?}");
+        }
+        let e = compact_both(&vec![b'['; 10_000_000], &limits).unwrap_err();
+        assert_eq!(e.kind, JsonErrorKind::TooDeep { limit: 1000 });
+        let depth = 100_000;
+        let input = format!("{}0{}", "[ {\"k\" :\n".repeat(depth), "}]".repeat(depth));
+        let big = Limits {
+            max_depth: 2 * depth,
+        };
+        let want = format!("{}0{}", "[{\"k\":".repeat(depth), "}]".repeat(depth));
+        assert_eq!(
+            compact_both(input.as_bytes(), &big).unwrap(),
+            want.as_bytes()
         );
     }
 

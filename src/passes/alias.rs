@@ -1,16 +1,21 @@
 //! Pass `alias`: `rs := data.P` (or `rs = data.P`) on a bundle-owned object base document, where
-//! `rs` is only ever looked into (`rs.f`, `rs["f"]`, `rs[k]`, `rs[k].f...`), is removed and every
-//! use becomes a reference into `data.P` itself. OPA copies a whole base document into a value
-//! when a variable is bound to it; a reference into it reads only the key asked for.
+//! `rs` is only ever looked into (`rs.f`, `rs["f"]`, `rs[k]`, `rs[k].f...`), becomes
+//! `type_name(data.P)` and every use becomes a reference into `data.P` itself. OPA copies a whole
+//! base document into a value when a variable is bound to it; a reference into it reads only
+//! the key asked for.
 //!
 //! OPA behaviour matched (v1.20.2): a reference into base data matches a NUMBER index against a
 //! string key (`data.P[1]` finds key "1") where a variable bound to the object does not (`rs[1]`
-//! is undefined), so a dynamic index becomes `__regopt_str_<h>(k)` (undefined unless a string);
-//! literal string keys need no guard on an object node (`passes::substitute_var` also refuses
-//! number-like keys where the data is not known to be an object). `rs := data.P` itself always
-//! succeeds when `data.P` is defined, which the pass requires, so dropping it changes nothing.
+//! is undefined), so a dynamic index becomes `__regopt_idx_<P>_<h>(k)`, which lets a key through
+//! exactly when indexing the value would find it (`passes::idx_helper_text`; also when a
+//! query-level `with data.P as …` replaces the document by an array or `{1: "one"}`); literal
+//! string keys need no guard (`passes::substitute_var` refuses number-like keys where the data
+//! is not known to be an object; a replaced document is looked up as a value anyway).
+//! `rs := data.P` succeeds exactly when `data.P` is defined, which `type_name(data.P)` tests
+//! without copying anything (a query-level `with` on a parent path may leave it undefined).
 //! Declined when `rs` escapes: passed to a function, iterated (`rs[x]` with `x` not certainly
-//! bound, `some x in rs`), compared, returned whole, used in `with`, declared twice.
+//! bound, `some x in rs`), compared, returned whole, used in `with`, declared twice, or used
+//! before the assignment (`x := rs.a; rs = data.P`: OPA evaluates the assignment first).
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,8 +24,7 @@ use regorus::unstable::{AssignOp, Expr, Literal, Rule};
 use super::object_get::builtin_shadowed;
 use super::scope::{self, Bindings, QueryInfo};
 use super::{
-    append_edit, helper_slot, str_helper_name, str_helper_text, substitute_var, Context,
-    HelperSlot, Plan, GENERATED_PREFIX,
+    idx_helper_edits, substitute_var, Context, Edit, Plan, GENERATED_PREFIX, IDX_BUILTINS,
 };
 use crate::rego::ast::{self, Node, Range};
 use crate::rego::ParsedModule;
@@ -51,7 +55,7 @@ impl super::Pass for Alias {
 
     fn plan(&self, m: &ParsedModule, cx: &Context) -> Plan {
         let mut plan = Plan::default();
-        let mut str_added = false;
+        let mut added: HashSet<String> = HashSet::new();
         for rule in &m.module.policy {
             if matches!(rule.as_ref(), Rule::Default { .. })
                 || ast::simple_rule_name(rule).is_some_and(|n| n.starts_with(GENERATED_PREFIX))
@@ -71,20 +75,18 @@ impl super::Pass for Alias {
                     let at = ast::stmt_range(s).0;
                     match plan_alias(m, cx, rule, &qi, idx, rs, &path, &bindings) {
                         Err(why) => plan.decline(at, why),
-                        Ok((mut edits, needs_str)) => {
-                            if needs_str && !str_added {
-                                let text = str_helper_text(m);
-                                match helper_slot(m, cx, &str_helper_name(m), &text) {
-                                    Ok(HelperSlot::Add) => edits.push(append_edit(m, &text)),
-                                    Ok(HelperSlot::Present) => {}
-                                    Err(why) => {
-                                        plan.decline(at, why);
-                                        continue;
-                                    }
+                        Ok((mut edits, idx_paths)) => {
+                            let helpers = match idx_helper_edits(m, cx, &idx_paths, &added) {
+                                Ok(h) => h,
+                                Err(why) => {
+                                    plan.decline(at, why);
+                                    continue;
                                 }
-                            }
+                            };
+                            let names: Vec<String> = helpers.iter().map(|(n, _)| n.clone()).collect();
+                            edits.extend(helpers.into_iter().map(|(_, e)| e));
                             if plan.push_edits(edits) {
-                                str_added |= needs_str;
+                                added.extend(names);
                             } else {
                                 plan.decline(
                                     at,
@@ -100,7 +102,7 @@ impl super::Pass for Alias {
     }
 }
 
-/// Edits for one alias (and whether the string guard helper is needed), or why not.
+/// Edits for one alias (and the data paths whose index helpers it calls), or why not.
 #[allow(clippy::too_many_arguments)]
 fn plan_alias(
     m: &ParsedModule,
@@ -111,7 +113,7 @@ fn plan_alias(
     rs: &str,
     path: &[String],
     bindings: &Bindings,
-) -> Result<(Vec<super::Edit>, bool), String> {
+) -> Result<(Vec<Edit>, Vec<Vec<String>>), String> {
     let q = qi.query;
     let stmt = &q.stmts[idx];
     let data_ref = ast::render_data_path(path);
@@ -205,6 +207,13 @@ fn plan_alias(
                 "{rs} is used at {line}:{col}, before `:=` assigns it (OPA rejects this)"
             ));
         }
+        if vs < ss && !in_head(vs) {
+            // OPA evaluates `rs = data.P` before that use (safety reordering); without the
+            // binding, that order cannot be kept when `data.P` is undefined.
+            return Err(format!(
+                "cannot guard against a query-time `with` replacing {data_ref}: {rs} is used at {line}:{col}, before the assignment"
+            ));
+        }
         if with_stmts.iter().any(|r| r.0 <= vs && vs < r.1) {
             return Err(format!(
                 "{rs} is used at {line}:{col} in a statement with a `with` modifier"
@@ -257,14 +266,21 @@ fn plan_alias(
     }
     let sub = substitute_var(m, cx, rule, rs, path, &bound, &skip)
         .map_err(|why| format!("{data_ref}: {why}"))?;
-    if sub.needs_str_helper {
-        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["is_string"]]) {
-            return Err(why);
-        }
+    let mut builtins: Vec<&[&str]> = vec![&["type_name"]];
+    if !sub.idx_paths.is_empty() {
+        builtins.extend_from_slice(IDX_BUILTINS);
+    }
+    if let Some(why) = builtin_shadowed(m, cx, rule, &builtins) {
+        return Err(why);
     }
     let mut edits = sub.edits;
-    edits.push(scope::remove_stmt_edit(m, q, idx));
-    Ok((edits, sub.needs_str_helper))
+    // The assignment succeeds exactly when data.P is defined: keep that test, without the copy.
+    edits.push(Edit {
+        start: ss,
+        end: se,
+        replacement: format!("type_name({data_ref})"),
+    });
+    Ok((edits, sub.idx_paths))
 }
 
 /// Whether the occurrence of `name` at `at` declares it (`:=` target, `some`, `some ... in`,

@@ -1,28 +1,39 @@
 //! Pass `data-args`: a user function called with a data subtree as an argument
 //! (`lookup(data.rules, k, d)`) gets a specialised copy that references `data.rules` directly,
-//! with that parameter removed; the call is redirected to the copy. OPA converts a whole data
-//! subtree to AST whenever it is passed to a user function (400–800 ms at 15 MB); a reference
-//! to a base document inside the body behaves exactly like the bound value, but is read lazily.
+//! with that parameter removed, and a dispatcher the call is redirected to. OPA converts a whole
+//! data subtree to AST whenever it is passed to a user function (400–800 ms at 15 MB); a
+//! reference to a base document inside the body behaves exactly like the bound value, but is
+//! read lazily.
 //!
-//! Two rounds: the module defining the function first gains the copy (because some call site in
-//! the bundle asks for it), then call sites are redirected once the copy exists, so a call never
-//! points at a function that is not there. Chains of helpers are handled by later rounds, since
-//! the copy's body calls the next helper with the data reference.
+//! The dispatcher has two disjoint definitions: while `data.rules` has the type it has in the
+//! bundle (`is_object(data.rules)`, a cheap lazy check) it calls the copy; otherwise — only a
+//! query-level `with data.rules as …`, invisible to the passes, can make it so — it calls the
+//! original function with `data.rules`, exactly as the call site did. Dynamic indexes in the
+//! copy go through `__regopt_idx_*` (see `passes::idx_helper_text`), so number keys behave as on
+//! the bound value for the bundle's data and for a `with`-replaced object alike.
+//!
+//! Two rounds: the module defining the function first gains the copy and the dispatcher
+//! (because some call site in the bundle asks for them), then call sites are redirected once
+//! they exist, so a call never points at a function that is not there. Chains of helpers are
+//! handled by later rounds, since the copy's body calls the next helper with the data
+//! reference. Dispatchers are never rewritten (their fallback calls the original on purpose).
 
 use std::collections::{BTreeMap, HashSet};
 
 use regorus::unstable::{Expr, Literal, Ref, Rule};
 
 use super::{
-    append_edit, helper_slot, name_part, short_hash, str_helper_name, str_helper_text,
-    substitute_var, Context, Edit, HelperSlot, Plan, GENERATED_PREFIX,
+    append_edit, copy_names, idx_helper_edits, is_user_code, kind_test, marked, name_part,
+    render_function, short_hash, substitute_var, Context, Edit, Plan, COPY_MARK, GENERATED_PREFIX,
+    IDX_BUILTINS,
 };
 use crate::rego::ast::{self, Node};
-use crate::rego::ParsedModule;
+use crate::rego::{DataKind, ParsedModule};
 
 pub struct DataArgs;
 
-const MARK: &str = "# regopt data-args:";
+/// Comment line marking a dispatcher (never rewritten: it calls the original function).
+const DISPATCH_MARK: &str = "# regopt data-args dispatch:";
 
 /// A requested specialisation: function `name` in `package`, with the data paths for the
 /// argument positions that receive a static data reference.
@@ -34,6 +45,7 @@ struct SpecKey {
 }
 
 impl SpecKey {
+    /// Name of the dispatcher (what call sites call).
     fn spec_name(&self) -> String {
         let key: Vec<String> = self
             .args
@@ -47,6 +59,11 @@ impl SpecKey {
             "{base}_{}",
             short_hash(&[&self.package.join("."), &self.name, &key.join(";")])
         )
+    }
+
+    /// Name of the specialised copy (what the dispatcher calls while the data has its type).
+    fn copy_name(&self) -> String {
+        format!("{}_direct", self.spec_name())
     }
 }
 
@@ -82,7 +99,13 @@ fn resolve_call(m: &ParsedModule, cx: &Context, path: &[String]) -> Option<(Vec<
 /// Every call in the module whose arguments include a static data reference to a user function.
 fn call_sites<'a>(m: &'a ParsedModule, cx: &Context) -> Vec<(&'a Rule, CallSite<'a>)> {
     let mut out = Vec::new();
+    let copies = copy_names(m);
     for rule in &m.module.policy {
+        // Dispatchers call the original function with the data on purpose; other helpers
+        // call no user function.
+        if !is_user_code(rule, &copies) {
+            continue;
+        }
         let mut calls: Vec<&Expr> = Vec::new();
         ast::walk_rule(rule, &mut |n| {
             if let Node::Expr(e) = n {
@@ -185,9 +208,18 @@ fn body_declared(rule: &Rule) -> HashSet<String> {
     out
 }
 
-/// Build the text of the specialised copy of `key.name` in module `m`, or say why not.
-fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, bool), String> {
-    let mut needs_str = false;
+/// What a specialisation needs: the copy's text, the index helpers it calls, the type of each
+/// data argument in the bundle (the dispatcher's guard) and the original arity.
+struct Spec {
+    text: String,
+    idx_paths: Vec<Vec<String>>,
+    kinds: Vec<(Vec<String>, DataKind)>,
+    arity: usize,
+}
+
+/// Build the specialised copy of `key.name` in module `m`, or say why not.
+fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, String> {
+    let mut idx_paths: Vec<Vec<String>> = Vec::new();
     let fname = &key.name;
     if let Some(w) = cx.facts.function_mocked(&[fname.as_str()]) {
         return Err(format!(
@@ -199,7 +231,7 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
         ));
     }
     let drop: HashSet<usize> = key.args.iter().map(|(i, _)| *i).collect();
-    let spec = key.spec_name();
+    let spec = key.copy_name();
     let mut defs = Vec::new();
     let mut arity: Option<usize> = None;
     for rule in &m.module.policy {
@@ -320,7 +352,11 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
             };
             let sub = substitute_var(m, cx, rule, v, path, &bound, &head_args)
                 .map_err(|why| format!("in {fname}: {why}"))?;
-            needs_str |= sub.needs_str_helper;
+            for p in sub.idx_paths {
+                if !idx_paths.contains(&p) {
+                    idx_paths.push(p);
+                }
+            }
             edits.extend(sub.edits.into_iter().map(|e| Edit {
                 start: e.start - rs,
                 end: e.end - rs,
@@ -334,31 +370,137 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<(String, b
     if defs.is_empty() {
         return Err(format!("{fname} has no definition here"));
     }
-    if needs_str {
-        if let Some(rule) = m.module.policy.first() {
-            if let Some(why) = super::object_get::builtin_shadowed(m, cx, rule, &[&["is_string"]]) {
-                return Err(why);
-            }
+    let mut kinds = Vec::new();
+    for (_, path) in &key.args {
+        kinds.push((path.clone(), cx.facts.plain_base_doc(cx.data, path)?));
+    }
+    // The generated code calls these builtins: none may be mocked or shadowed.
+    let mut builtins: Vec<&[&str]> = Vec::new();
+    for (_, k) in &kinds {
+        builtins.push(match k {
+            DataKind::Null => &["is_null"],
+            DataKind::Bool => &["is_boolean"],
+            DataKind::Number => &["is_number"],
+            DataKind::String => &["is_string"],
+            DataKind::Array => &["is_array"],
+            DataKind::Object => &["is_object"],
+        });
+    }
+    if !idx_paths.is_empty() {
+        builtins.extend_from_slice(IDX_BUILTINS);
+    }
+    if let Some(rule) = m.module.policy.first() {
+        if let Some(why) = super::object_get::builtin_shadowed(m, cx, rule, &builtins) {
+            return Err(why);
         }
     }
-    Ok((defs.join("\n\n"), needs_str))
+    Ok(Spec {
+        text: defs.join("\n\n"),
+        idx_paths,
+        kinds,
+        arity: arity.unwrap_or(0),
+    })
 }
 
-/// Whether a generated copy named `name` is already in module `m` (marked by our comment).
-fn spec_present(m: &ParsedModule, name: &str) -> Option<bool> {
-    let rule = m
-        .module
-        .policy
+/// Text of the dispatcher for `key`: the copy while every data argument has the type it has in
+/// the bundle, else the original function with the data arguments, as the call site had it.
+/// The definitions are disjoint (definition i: the first i guards hold and guard i fails), so
+/// no two can give conflicting values; a data argument that is undefined (its document
+/// replaced away) fails every guard and its negation alike, leaving the call undefined as the
+/// original call with an undefined argument is.
+fn dispatch_text(v1: bool, key: &SpecKey, spec: &Spec) -> String {
+    let kept = spec.arity.saturating_sub(key.args.len());
+    let params: Vec<String> = (1..=kept).map(|i| format!("__regopt_a{i}")).collect();
+    let head = format!(
+        "{}({})",
+        key.spec_name(),
+        if params.is_empty() {
+            "_".to_string()
+        } else {
+            params.join(", ")
+        }
+    );
+    let copy_call = format!(
+        "{}({})",
+        key.copy_name(),
+        if params.is_empty() {
+            "0".to_string()
+        } else {
+            params.join(", ")
+        }
+    );
+    let mut orig_args: Vec<String> = Vec::new();
+    let mut next = params.iter();
+    for i in 0..spec.arity {
+        match key.args.iter().find(|(j, _)| *j == i) {
+            Some((_, p)) => orig_args.push(ast::render_data_path(p)),
+            None => orig_args.push(next.next().cloned().unwrap_or_default()),
+        }
+    }
+    let orig_call = format!("{}({})", key.name, orig_args.join(", "));
+    let guards: Vec<String> = spec
+        .kinds
         .iter()
-        .find(|r| ast::simple_rule_name(r).as_deref() == Some(name))?;
-    let (s, _) = ast::rule_range(rule);
-    let before = &m.text[..s];
-    let prev_line = before
-        .trim_end_matches(['\n', '\r', ' ', '\t'])
-        .rsplit('\n')
-        .next()
-        .unwrap_or("");
-    Some(prev_line.trim_start().starts_with(MARK))
+        .map(|(p, k)| format!("{}({})", kind_test(*k), ast::render_data_path(p)))
+        .collect();
+    let r = "__regopt_r";
+    let mut fast = guards.clone();
+    fast.push(format!("{r} := {copy_call}"));
+    let mut defs = vec![render_function(v1, &head, &[(r, fast)])];
+    for i in 0..guards.len() {
+        let mut body: Vec<String> = guards[..i].to_vec();
+        body.push(format!("not {}", guards[i]));
+        body.push(format!("{r} := {orig_call}"));
+        defs.push(render_function(v1, &head, &[(r, body)]));
+    }
+    defs.join("\n\n")
+}
+
+/// The comment line before a copy.
+fn copy_comment(key: &SpecKey) -> String {
+    let shown: Vec<String> = key
+        .args
+        .iter()
+        .map(|(i, p)| format!("argument {} = {}", i + 1, ast::render_data_path(p)))
+        .collect();
+    format!("{COPY_MARK} {} with {}\n", key.name, shown.join(", "))
+}
+
+/// The comment line before a dispatcher.
+fn dispatch_comment(key: &SpecKey, spec: &Spec) -> String {
+    let paths: Vec<String> = spec
+        .kinds
+        .iter()
+        .map(|(p, k)| format!("{} is {}", ast::render_data_path(p), kind_article(*k)))
+        .collect();
+    format!(
+        "{DISPATCH_MARK} {} -> the copy below while {}, else {} itself (a query-level `with` replaced the data)\n",
+        key.name,
+        paths.join(" and "),
+        key.name
+    )
+}
+
+fn kind_article(k: DataKind) -> String {
+    let article = if matches!(k, DataKind::Array | DataKind::Object) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {}", k.name())
+}
+
+/// Whether the copy and the dispatcher for `key` are both in `def` (Ok(true)), neither or only
+/// one of them (Ok(false)), or a name is taken by something that is not ours (Err).
+fn spec_state(def: &ParsedModule, key: &SpecKey) -> Result<bool, String> {
+    let copy = marked(def, &key.copy_name(), COPY_MARK);
+    let disp = marked(def, &key.spec_name(), DISPATCH_MARK);
+    for (state, name) in [(copy, key.copy_name()), (disp, key.spec_name())] {
+        if state == Some(false) {
+            return Err(format!("generated name {name} is already used"));
+        }
+    }
+    Ok(copy.is_some() && disp.is_some())
 }
 
 impl super::Pass for DataArgs {
@@ -397,33 +539,42 @@ impl super::Pass for DataArgs {
             if def.path != m.path {
                 continue;
             }
-            let name = key.spec_name();
-            if spec_present(m, &name).is_some() {
-                continue;
+            if spec_state(m, key) != Ok(false) {
+                continue; // present, or declined at the call site
             }
-            if ast::all_idents(m).contains(&name) {
+            let Ok(spec) = spec_text(m, cx, key) else {
                 continue; // declined at the call site
-            }
-            if let Ok((text, needs_str)) = spec_text(m, cx, key) {
-                if needs_str && !added.contains("str") {
-                    let h = str_helper_text(m);
-                    match helper_slot(m, cx, &str_helper_name(m), &h) {
-                        Ok(HelperSlot::Add) => {
-                            added.insert("str".to_string());
-                            plan.edits.push(append_edit(m, &h));
-                        }
-                        Ok(HelperSlot::Present) => {}
-                        Err(_) => continue,
-                    }
+            };
+            let idents = ast::all_idents(m);
+            let mut group: Vec<(String, Edit)> = Vec::new();
+            let copy = key.copy_name();
+            if marked(m, &copy, COPY_MARK).is_none() {
+                if idents.contains(&copy) {
+                    continue;
                 }
-                if added.insert(name.clone()) {
-                    let shown: Vec<String> = key
-                        .args
-                        .iter()
-                        .map(|(i, p)| format!("argument {} = {}", i + 1, ast::render_data_path(p)))
-                        .collect();
-                    let comment = format!("{MARK} {} with {}\n", key.name, shown.join(", "));
-                    plan.edits.push(append_edit(m, &format!("{comment}{text}")));
+                match idx_helper_edits(m, cx, &spec.idx_paths, &added) {
+                    Ok(edits) => group.extend(edits),
+                    Err(_) => continue,
+                }
+                group.push((
+                    copy.clone(),
+                    append_edit(m, &format!("{}{}", copy_comment(key), spec.text)),
+                ));
+            }
+            let disp = key.spec_name();
+            if marked(m, &disp, DISPATCH_MARK).is_none() {
+                if idents.contains(&disp) {
+                    continue;
+                }
+                let text = dispatch_text(m.v1_syntax, key, &spec);
+                group.push((
+                    disp.clone(),
+                    append_edit(m, &format!("{}{text}", dispatch_comment(key, &spec))),
+                ));
+            }
+            for (name, e) in group {
+                if added.insert(name) {
+                    plan.edits.push(e);
                 }
             }
         }
@@ -447,18 +598,19 @@ impl super::Pass for DataArgs {
                 }
             };
             let name = site.key.spec_name();
-            match spec_present(def, &name) {
-                Some(true) => {}
-                Some(false) => {
-                    plan.decline(start, format!("generated name {name} is already used"));
+            match spec_state(def, &site.key) {
+                Ok(true) => {}
+                Err(why) => {
+                    plan.decline(start, why);
                     continue;
                 }
-                None => {
+                Ok(false) => {
                     match spec_text(def, cx, &site.key) {
                         Err(why) => plan.decline(start, why),
                         Ok(_) => plan.pending.push((start, end)),
                     }
-                    // Otherwise the copy is added this round; the call is redirected next round.
+                    // Otherwise the copy and the dispatcher are added this round; the call is
+                    // redirected next round.
                     continue;
                 }
             }

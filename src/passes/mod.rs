@@ -420,6 +420,72 @@ pub fn rules_text(module: &ParsedModule, name: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Whether two rule texts are the same up to whitespace and comment lines (helpers with several
+/// definitions are compared as the concatenation of their rules).
+pub fn same_text(a: &str, b: &str) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    words(a) == words(b)
+}
+
+/// Comment line marking a `data-args` copy: specialised user code that the passes still rewrite
+/// (unlike regopt's other generated helpers, which they leave alone).
+pub const COPY_MARK: &str = "# regopt data-args:";
+
+/// Whether the first definition of rule `name` in `m` is preceded by a comment line starting with
+/// `mark`: Some(true) it is, Some(false) a rule of that name exists without it, None no rule.
+pub fn marked(m: &ParsedModule, name: &str, mark: &str) -> Option<bool> {
+    let rule = m
+        .module
+        .policy
+        .iter()
+        .find(|r| rego::ast::simple_rule_name(r).as_deref() == Some(name))?;
+    let (s, _) = rego::ast::rule_range(rule);
+    let prev_line = m.text[..s]
+        .trim_end_matches(['\n', '\r', ' ', '\t'])
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    Some(prev_line.trim_start().starts_with(mark))
+}
+
+/// Names of the `data-args` copies in `m`.
+pub fn copy_names(m: &ParsedModule) -> HashSet<String> {
+    m.module
+        .policy
+        .iter()
+        .filter_map(|r| rego::ast::simple_rule_name(r))
+        .filter(|n| n.starts_with(GENERATED_PREFIX))
+        .filter(|n| marked(m, n, COPY_MARK) == Some(true))
+        .collect()
+}
+
+/// Whether a pass should look into `rule`: user rules and `data-args` copies (`copies`, from
+/// [`copy_names`]), not regopt's own helpers — their fallback branches hold the original costly
+/// forms on purpose (a query-level `with data.P as …` is served by them).
+pub fn is_user_code(rule: &regorus::unstable::Rule, copies: &HashSet<String>) -> bool {
+    match rego::ast::simple_rule_name(rule) {
+        Some(n) if n.starts_with(GENERATED_PREFIX) => copies.contains(&n),
+        _ => true,
+    }
+}
+
+/// The type test builtin for a kind of document (`is_object` for an object, ...).
+pub fn kind_test(kind: rego::DataKind) -> &'static str {
+    match kind {
+        rego::DataKind::Null => "is_null",
+        rego::DataKind::Bool => "is_boolean",
+        rego::DataKind::Number => "is_number",
+        rego::DataKind::String => "is_string",
+        rego::DataKind::Array => "is_array",
+        rego::DataKind::Object => "is_object",
+    }
+}
+
 /// Result of asking for a generated helper in a module.
 pub enum HelperSlot {
     /// Append the helper text.
@@ -437,7 +503,7 @@ pub fn helper_slot(
     text: &str,
 ) -> Result<HelperSlot, String> {
     if let Some(existing) = rules_text(module, name) {
-        if existing.trim() == text.trim() {
+        if same_text(&existing, text) {
             return Ok(HelperSlot::Present);
         }
         return Err(format!(
@@ -552,25 +618,77 @@ pub fn render_function(v1: bool, head: &str, branches: &[(&str, Vec<String>)]) -
     s
 }
 
-/// Name of the per-module string guard helper used by [`substitute_var`].
-pub fn str_helper_name(module: &ParsedModule) -> String {
-    format!("{GENERATED_PREFIX}str_{}", short_hash(&[&module.path]))
+/// Name of the index helper for `data.<path>` in module `m` (see [`idx_helper_text`]).
+pub fn idx_helper_name(m: &ParsedModule, path: &[String]) -> String {
+    format!(
+        "{GENERATED_PREFIX}idx_{}_{}",
+        name_part(path),
+        short_hash(&[&m.path, &path.join("\u{1}")])
+    )
 }
 
-/// Text of the string guard helper: `x` when it is a string, else undefined.
-pub fn str_helper_text(module: &ParsedModule) -> String {
+/// Text of the index helper for `data.<path>` (an object in the bundle): `k` when
+/// `data.<path>[k]` finds what indexing the bound VALUE of `data.<path>` by `k` finds, else
+/// undefined. A reference into base data matches a number index against a string key
+/// (`data.rules[1]` finds key "1") where the value does not. So: a string `k` passes; any `k`
+/// passes when `data.<path>` is not an object (only a query-level `with` can make it one, and a
+/// replaced document is indexed as a value); a non-string `k` into an object passes only when
+/// the object has exactly that key (`object.get` on a one-step path does not convert keys: the
+/// two defaults agree only when the key is there) — never for the bundle's data, whose keys
+/// are strings, but for a `with`-replaced `{1: "one"}`.
+pub fn idx_helper_text(v1: bool, name: &str, path: &[String]) -> String {
+    let p = rego::ast::render_data_path(path);
+    let k = "__regopt_k";
     render_function(
-        module.v1_syntax,
-        &format!("{}(__regopt_x)", str_helper_name(module)),
-        &[("__regopt_x", vec!["is_string(__regopt_x)".to_string()])],
+        v1,
+        &format!("{name}({k})"),
+        &[
+            (k, vec![format!("is_string({k})")]),
+            (k, vec![format!("not is_object({p})")]),
+            (
+                k,
+                vec![format!(
+                    "object.get({p}, [{k}], 0) == object.get({p}, [{k}], 1)"
+                )],
+            ),
+        ],
     )
+}
+
+/// Builtins the index helper calls (they must not be shadowed or mocked where it is used).
+pub const IDX_BUILTINS: &[&[&str]] = &[&["is_string"], &["is_object"], &["object", "get"]];
+
+/// Edits adding the index helpers for `paths` to `m` (none for helpers already there), or why
+/// one cannot be added. `added` holds helper names planned earlier in this round.
+pub fn idx_helper_edits(
+    m: &ParsedModule,
+    cx: &Context,
+    paths: &[Vec<String>],
+    added: &HashSet<String>,
+) -> Result<Vec<(String, Edit)>, String> {
+    let mut out: Vec<(String, Edit)> = Vec::new();
+    for path in paths {
+        let name = idx_helper_name(m, path);
+        let text = idx_helper_text(m.v1_syntax, &name, path);
+        if let HelperSlot::Add = helper_slot(m, cx, &name, &text)? {
+            if !added.contains(&name) && !out.iter().any(|(n, _)| *n == name) {
+                let comment = format!(
+                    "# regopt: an index into {} that matches keys as on its value\n",
+                    rego::ast::render_data_path(path)
+                );
+                out.push((name, append_edit(m, &format!("{comment}{text}"))));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Edits replacing every use of variable `var` in `rule` by the data reference `data.<path>`.
 pub struct Substitution {
     pub edits: Vec<Edit>,
-    /// Some index had to be wrapped in the string guard helper.
-    pub needs_str_helper: bool,
+    /// Data paths whose dynamic indexes were wrapped in their index helper
+    /// ([`idx_helper_name`]); the caller adds the helpers.
+    pub idx_paths: Vec<Vec<String>>,
 }
 
 fn int_like(s: &str) -> bool {
@@ -586,8 +704,10 @@ fn int_like(s: &str) -> bool {
 /// segments are kept only where the data says the node is an object or the key is not
 /// number-like; a dynamic index is allowed only directly into an object node and only when it
 /// is certainly bound (a parameter listed in `bound`, or an `input`/`data` reference), and it
-/// is then wrapped in the string guard helper so a non-string index stays undefined — except
-/// under `not`, where OPA hoists the guard call out of the negation (then declined).
+/// is then wrapped in the node's index helper ([`idx_helper_text`]), so a number index finds
+/// what it finds in the value — also when a query-level `with` replaces the document — except
+/// under `not`, where OPA hoists the helper call out of the negation (then declined). Static
+/// segments on a `with`-replaced document are looked up as in a value, like on the variable.
 /// `skip` lists start offsets of occurrences to leave alone (e.g. the declaration itself).
 pub fn substitute_var(
     m: &ParsedModule,
@@ -624,10 +744,9 @@ pub fn substitute_var(
         }
     });
     let data_ref = rego::ast::render_data_path(path);
-    let helper = str_helper_name(m);
     let mut out = Substitution {
         edits: Vec::new(),
-        needs_str_helper: false,
+        idx_paths: Vec::new(),
     };
     for e in &exprs {
         if var_name(e) != Some(var) {
@@ -678,12 +797,14 @@ pub fn substitute_var(
                     });
                 }
                 Err(index) => {
-                    let kind = known.as_ref().and_then(|k| cx.data.kind_at(k));
-                    if kind != Some(rego::DataKind::Object) {
+                    let node = known
+                        .clone()
+                        .filter(|k| cx.data.kind_at(k) == Some(rego::DataKind::Object));
+                    let Some(node) = node else {
                         return Err(at(&format!(
                             "{var} is indexed dynamically where the data is not known to be an object"
                         )));
-                    }
+                    };
                     let certainly_bound = match index.as_ref() {
                         Expr::Var { span, .. } => bound.contains(span.text()),
                         other => rego::ast::static_path(other).is_some_and(|p| {
@@ -699,16 +820,18 @@ pub fn substitute_var(
                     let (is, ie) = expr_range(index);
                     if negated.iter().any(|(a, b)| *a <= is && ie <= *b) {
                         return Err(at(&format!(
-                            "{var} is indexed by `{}` under `not`, where OPA would evaluate the string guard outside the negation",
+                            "{var} is indexed by `{}` under `not`, where OPA would evaluate the index guard outside the negation",
                             &m.text[is..ie]
                         )));
                     }
                     out.edits.push(Edit {
                         start: is,
                         end: ie,
-                        replacement: format!("{helper}({})", &m.text[is..ie]),
+                        replacement: format!("{}({})", idx_helper_name(m, &node), &m.text[is..ie]),
                     });
-                    out.needs_str_helper = true;
+                    if !out.idx_paths.contains(&node) {
+                        out.idx_paths.push(node);
+                    }
                     known = None;
                 }
             }

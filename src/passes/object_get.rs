@@ -7,14 +7,17 @@
 //! (number, boolean, null, object, array path) goes to the original `object.get`, because
 //! `data.P[1]` would find key "1" where `object.get` gives the default, and an array key is a
 //! path. An undefined key or default makes the helper call undefined, like the builtin call.
+//! The direct branches also require `is_object(data.P)`: a query-level `with data.P as …`
+//! (invisible here) may replace the object by anything, and then the original `object.get`
+//! runs — with its type error on a non-object, and its key matching on `{1: "one"}`.
 
 use std::collections::HashSet;
 
 use regorus::unstable::{Expr, Rule};
 
 use super::{
-    append_edit, helper_slot, name_part, render_function, rule_locals, short_hash, Context, Edit,
-    HelperSlot, Plan, GENERATED_PREFIX,
+    append_edit, copy_names, helper_slot, is_user_code, name_part, render_function, rule_locals,
+    short_hash, Context, Edit, HelperSlot, Plan,
 };
 use crate::rego::ast::{self, Node};
 use crate::rego::facts::is_builtin_call;
@@ -37,9 +40,13 @@ pub fn helper_text(v1: bool, name: &str, path: &[String]) -> String {
         &[
             (
                 v,
-                vec![format!("is_string({k})"), format!("{v} := {p}[{k}]")],
+                vec![
+                    format!("is_object({p})"),
+                    format!("is_string({k})"),
+                    format!("{v} := {p}[{k}]"),
+                ],
             ),
-            (d, vec![format!("is_string({k})")]),
+            (d, vec![format!("is_object({p})"), format!("is_string({k})")]),
             (v, vec![format!("{v} := object.get({p}, {k}, {d})")]),
         ],
     )
@@ -93,15 +100,12 @@ impl super::Pass for ObjectGet {
     fn plan(&self, m: &ParsedModule, cx: &Context) -> Plan {
         let mut plan = Plan::default();
         let mut added: HashSet<String> = HashSet::new();
+        let copies = copy_names(m);
         for rule in &m.module.policy {
-            if matches!(rule.as_ref(), Rule::Default { .. }) {
+            // Generated helpers call object.get on purpose (their fallback branches); data-args
+            // copies are user code and are rewritten.
+            if matches!(rule.as_ref(), Rule::Default { .. }) || !is_user_code(rule, &copies) {
                 continue;
-            }
-            if ast::simple_rule_name(rule).is_some_and(|n| n.starts_with(GENERATED_PREFIX)) {
-                // Generated helpers call object.get on purpose (the non-string key branch).
-                if ast::simple_rule_name(rule).is_some_and(|n| n.starts_with(HELPER_PREFIX)) {
-                    continue;
-                }
             }
             let mut calls: Vec<&Expr> = Vec::new();
             ast::walk_rule(rule, &mut |n| {
@@ -124,9 +128,12 @@ impl super::Pass for ObjectGet {
                     plan.decline(start, why);
                     continue;
                 }
-                if let Some(why) =
-                    builtin_shadowed(m, cx, rule, &[&["object", "get"], &["is_string"]])
-                {
+                if let Some(why) = builtin_shadowed(
+                    m,
+                    cx,
+                    rule,
+                    &[&["object", "get"], &["is_string"], &["is_object"]],
+                ) {
                     plan.decline(start, why);
                     continue;
                 }

@@ -24,8 +24,8 @@ use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, LiteralStmt, Query, Ref
 use super::object_get::builtin_shadowed;
 use super::scope::{self, QueryInfo};
 use super::{
-    append_edit, helper_slot, name_part, render_function, short_hash, str_helper_name,
-    str_helper_text, Context, Edit, HelperSlot, Plan, GENERATED_PREFIX,
+    append_edit, helper_slot, name_part, render_function, short_hash, Context, Edit, HelperSlot,
+    Plan, GENERATED_PREFIX,
 };
 use crate::rego::ast::{self, Node, Range};
 use crate::rego::facts::is_builtin_call;
@@ -33,24 +33,135 @@ use crate::rego::ParsedModule;
 
 pub struct ScanToLookup;
 
-/// Name prefix of the key-membership helpers.
+/// Name prefix of the key-membership helpers (`e in object.keys(data.P)`).
 pub const HAS_PREFIX: &str = "__regopt_has_";
 
-/// Text of the membership helper for `data.<path>`.
-pub fn has_text(v1: bool, name: &str, path: &[String]) -> String {
-    let p = ast::render_data_path(path);
-    let k = "__regopt_k";
-    render_function(
-        v1,
-        &format!("{name}({k})"),
-        &[
-            (
-                "true",
-                vec![format!("is_string({k})"), format!("_ = {p}[{k}]")],
+/// The helpers this pass generates, one of each per data path and module.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Helper {
+    /// `e in object.keys(data.P)`: true/false.
+    Has,
+    /// The statement `object.keys(data.P)[_] == e`: `haskey(keys_ok(0), e)`, true when it holds.
+    HasKey,
+    /// Raises what `object.keys(data.P)` raises (its type error on a non-object), cheaply.
+    KeysOk,
+    /// The keys of `data.P` equal to `e`, as an array (at most one).
+    Key,
+    /// Whether a scan of `data.P` yields a row.
+    Any,
+}
+
+impl Helper {
+    fn prefix(self) -> &'static str {
+        match self {
+            Helper::Has => HAS_PREFIX,
+            Helper::HasKey => "__regopt_haskey_",
+            Helper::KeysOk => "__regopt_keys_",
+            Helper::Key => "__regopt_key_",
+            Helper::Any => "__regopt_any_",
+        }
+    }
+
+    fn name(self, m: &ParsedModule, path: &[String]) -> String {
+        format!(
+            "{}{}_{}",
+            self.prefix(),
+            name_part(path),
+            short_hash(&[&m.path, &path.join("\u{1}")])
+        )
+    }
+
+    /// Builtins the helper calls.
+    fn builtins(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Helper::Has | Helper::HasKey => &[&["is_object"], &["is_string"], &["object", "keys"]],
+            Helper::KeysOk => &[&["is_object"], &["object", "keys"]],
+            Helper::Key => &[&["is_object"], &["is_string"]],
+            Helper::Any => &[&["is_object"], &["count"]],
+        }
+    }
+
+    fn comment(self, path: &[String]) -> String {
+        let p = ast::render_data_path(path);
+        match self {
+            Helper::Has => format!("# regopt scan-to-lookup: e in object.keys({p}) without building the key set"),
+            Helper::HasKey => format!("# regopt scan-to-lookup: object.keys({p})[_] == e without building the key set"),
+            Helper::KeysOk => format!("# regopt scan-to-lookup: fails as object.keys({p}) does, without building the key set"),
+            Helper::Key => format!("# regopt scan-to-lookup: the keys of {p} equal to e, looked up directly"),
+            Helper::Any => format!("# regopt scan-to-lookup: a scan of {p} yields a row"),
+        }
+    }
+
+    /// The helper's text. Each takes the direct path only while `data.P` is an object (and the
+    /// key a string); otherwise — a query-level `with data.P as …` replaced the document, or
+    /// the key is not a string — it evaluates the original form.
+    fn text(self, v1: bool, name: &str, path: &[String]) -> String {
+        let p = ast::render_data_path(path);
+        let k = "__regopt_k";
+        let direct = |last: String| {
+            vec![format!("is_object({p})"), format!("is_string({k})"), last]
+        };
+        let guards = || vec![format!("is_object({p})"), format!("is_string({k})")];
+        match self {
+            Helper::Has => render_function(
+                v1,
+                &format!("{name}({k})"),
+                &[
+                    ("true", direct(format!("_ = {p}[{k}]"))),
+                    ("false", guards()),
+                    (
+                        "__regopt_v",
+                        vec![format!("__regopt_v := {k} in object.keys({p})")],
+                    ),
+                ],
             ),
-            ("false", vec![]),
-        ],
-    )
+            Helper::HasKey => render_function(
+                v1,
+                &format!("{name}(_, {k})"),
+                &[
+                    ("true", direct(format!("_ = {p}[{k}]"))),
+                    ("false", guards()),
+                    ("true", vec![format!("object.keys({p})[_] == {k}")]),
+                ],
+            ),
+            Helper::KeysOk => render_function(
+                v1,
+                &format!("{name}(_)"),
+                &[
+                    ("true", vec![format!("is_object({p})")]),
+                    (
+                        "__regopt_ks",
+                        vec![format!("__regopt_ks := object.keys({p})")],
+                    ),
+                ],
+            ),
+            Helper::Key => render_function(
+                v1,
+                &format!("{name}({k})"),
+                &[
+                    (
+                        "__regopt_ks",
+                        direct(format!("__regopt_ks := [{k} | _ = {p}[{k}]]")),
+                    ),
+                    (
+                        &format!("[__regopt_x | _ = {p}[__regopt_x]; __regopt_x == {k}]"),
+                        vec![],
+                    ),
+                ],
+            ),
+            Helper::Any => render_function(
+                v1,
+                &format!("{name}(_)"),
+                &[
+                    (
+                        "true",
+                        vec![format!("is_object({p})"), format!("count({p}) > 0")],
+                    ),
+                    ("true", vec![format!("_ = {p}[_]")]),
+                ],
+            ),
+        }
+    }
 }
 
 /// Helpers planned in this round (so each is appended once).
@@ -58,38 +169,29 @@ pub fn has_text(v1: bool, name: &str, path: &[String]) -> String {
 struct Added(HashSet<String>);
 
 impl Added {
-    /// Edits adding the membership helper for `path` (none if present); Err when its name is
-    /// taken. Returns the helper's name.
-    fn has_helper(
+    /// The name of helper `h` for `path` and the edit adding it (none if present); Err when its
+    /// name is taken or a builtin it calls may not mean the builtin in this rule.
+    fn helper(
         &self,
         m: &ParsedModule,
         cx: &Context,
+        rule: &Rule,
+        h: Helper,
         path: &[String],
-    ) -> Result<(String, Option<Edit>), String> {
-        let name = format!(
-            "{HAS_PREFIX}{}_{}",
-            name_part(path),
-            short_hash(&[&m.path, &path.join("\u{1}")])
-        );
-        let text = has_text(m.v1_syntax, &name, path);
+    ) -> Result<(String, Option<(String, Edit)>), String> {
+        if let Some(why) = builtin_shadowed(m, cx, rule, h.builtins()) {
+            return Err(why);
+        }
+        let name = h.name(m, path);
+        let text = h.text(m.v1_syntax, &name, path);
         let slot = helper_slot(m, cx, &name, &text)?;
         let edit = (matches!(slot, HelperSlot::Add) && !self.0.contains(&name)).then(|| {
-            let comment = format!(
-                "# regopt scan-to-lookup: e in object.keys({}) without building the key set\n",
-                ast::render_data_path(path)
-            );
-            append_edit(m, &format!("{comment}{text}"))
+            (
+                name.clone(),
+                append_edit(m, &format!("{}\n{text}", h.comment(path))),
+            )
         });
         Ok((name, edit))
-    }
-
-    /// Edit adding the string guard helper (none if present); Err when its name is taken.
-    fn str_helper(&self, m: &ParsedModule, cx: &Context) -> Result<Option<Edit>, String> {
-        let name = str_helper_name(m);
-        let text = str_helper_text(m);
-        let slot = helper_slot(m, cx, &name, &text)?;
-        Ok((matches!(slot, HelperSlot::Add) && !self.0.contains(&name))
-            .then(|| append_edit(m, &text)))
     }
 
     /// Record the helper edits of a rewrite that was planned.
@@ -168,30 +270,29 @@ fn plan_membership(
             plan.decline(start, why);
             continue;
         }
-        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["object", "keys"], &["is_string"]]) {
-            plan.decline(start, why);
-            continue;
-        }
-        let (name, helper) = match added.has_helper(m, cx, &path) {
+        let (name, helper) = match added.helper(m, cx, rule, Helper::Has, &path) {
             Ok(x) => x,
             Err(why) => {
                 plan.decline(start, why);
                 continue;
             }
         };
+        // `e` is evaluated before `object.keys` in both (OPA evaluates a call's arguments in
+        // order), so an undefined or failing `e` ends evaluation alike.
         let (vs, ve) = ast::expr_range(value);
         if plan.push_edit(Edit {
             start,
             end,
             replacement: format!("{name}({})", &m.text[vs..ve]),
         }) {
-            added.commit(plan, helper.map(|h| (name, h)).into_iter().collect());
+            added.commit(plan, helper.into_iter().collect());
         }
     }
 }
 
-/// `object.keys(data.P)[_]` on one side of `==`: (data path, the other side).
-fn keys_index_eq(e: &Expr) -> Option<(Vec<String>, &Expr)> {
+/// `object.keys(data.P)[_]` on one side of `==`: (data path, the other side, whether the keys
+/// are the left side).
+fn keys_index_eq(e: &Expr) -> Option<(Vec<String>, &Expr, bool)> {
     let Expr::BoolExpr {
         op: BoolOp::Eq,
         lhs,
@@ -215,9 +316,45 @@ fn keys_index_eq(e: &Expr) -> Option<(Vec<String>, &Expr)> {
         ast::data_path(&params[0])
     };
     if let Some(p) = side(lhs) {
-        return Some((p, rhs.as_ref()));
+        return Some((p, rhs.as_ref(), true));
     }
-    side(rhs).map(|p| (p, lhs.as_ref()))
+    side(rhs).map(|p| (p, lhs.as_ref(), false))
+}
+
+/// Whether `e` is a reference rooted at `input` or `data` with only literal indexes (what OPA's
+/// rule index may look up before evaluating a body).
+fn ground_root_ref(e: &Expr) -> bool {
+    fn go(e: &Expr) -> bool {
+        match e {
+            Expr::Var { span, .. } => matches!(span.text(), "input" | "data"),
+            Expr::RefDot { refr, .. } => go(refr),
+            Expr::RefBrack { refr, index, .. } => {
+                matches!(
+                    index.as_ref(),
+                    Expr::String { .. }
+                        | Expr::RawString { .. }
+                        | Expr::Number { .. }
+                        | Expr::Bool { .. }
+                        | Expr::Null { .. }
+                ) && go(refr)
+            }
+            _ => false,
+        }
+    }
+    go(e)
+}
+
+/// Whether `e` contains a function call.
+fn has_call(e: &Expr) -> bool {
+    let mut found = matches!(e, Expr::Call { .. });
+    for c in ast::children(e) {
+        ast::walk_expr(c, &mut |n| {
+            if let Node::Expr(x) = n {
+                found |= matches!(x.as_ref(), Expr::Call { .. });
+            }
+        });
+    }
+    found
 }
 
 /// Form 4: the statement `object.keys(data.P)[_] == e` (or its negation).
@@ -253,7 +390,7 @@ fn plan_keys_index(
         }
     });
     for e in found {
-        let Some((path, other)) = keys_index_eq(e) else {
+        let Some((path, other, keys_first)) = keys_index_eq(e) else {
             continue;
         };
         let (start, end) = ast::expr_range(e);
@@ -288,24 +425,54 @@ fn plan_keys_index(
             plan.decline(start, why);
             continue;
         }
-        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["object", "keys"], &["is_string"]]) {
-            plan.decline(start, why);
+        // OPA evaluates the calls of the statement in order (`object.keys(...)` among them)
+        // before the references of `e`: with a query-level `with` making data.P a non-object,
+        // object.keys' type error comes before an undefined `e` ends evaluation. The rewrite
+        // `haskey(keys_ok(0), e)` keeps that order when the keys come first or `e` has no call.
+        if !keys_first && has_call(other) {
+            plan.decline(
+                start,
+                format!(
+                    "cannot guard against a query-time `with` replacing {}: the compared value calls a function before object.keys",
+                    ast::render_data_path(&path)
+                ),
+            );
             continue;
         }
-        let (name, helper) = match added.has_helper(m, cx, &path) {
-            Ok(x) => x,
-            Err(why) => {
-                plan.decline(start, why);
-                continue;
+        let mut helpers = Vec::new();
+        let mut names = Vec::new();
+        for h in [Helper::HasKey, Helper::KeysOk] {
+            match added.helper(m, cx, rule, h, &path) {
+                Ok((name, edit)) => {
+                    names.push(name);
+                    helpers.extend(edit);
+                }
+                Err(why) => {
+                    plan.decline(start, why);
+                    break;
+                }
             }
-        };
+        }
+        if names.len() < 2 {
+            continue;
+        }
         let (os, oe) = ast::expr_range(other);
+        let other_text = &m.text[os..oe];
+        // OPA's rule index skips a body whose ground `input`/`data` reference is undefined when
+        // that reference is compared with a variable — which a call argument becomes — before
+        // evaluating anything; the original compares `e` with `keys[_]`, which is not indexed.
+        // A comprehension around a bare reference keeps it out of the index.
+        let e_arg = if ground_root_ref(other) {
+            format!("[__regopt_e | __regopt_e := {other_text}][_]")
+        } else {
+            other_text.to_string()
+        };
         if plan.push_edit(Edit {
             start,
             end,
-            replacement: format!("{name}({})", &m.text[os..oe]),
+            replacement: format!("{}({}(0), {e_arg})", names[0], names[1]),
         }) {
-            added.commit(plan, helper.map(|h| (name, h)).into_iter().collect());
+            added.commit(plan, helpers);
         }
     }
 }
@@ -622,38 +789,65 @@ fn plan_scan(
             );
         }
     }
-    // The guard: a string literal needs none.
+    // The key: a string literal is looked up as it is (a `with`-replaced document is indexed
+    // as a value, where "f" matches only the key "f", as the scan does); any other `e` goes
+    // through `__regopt_key_*`, which looks a string up directly while data.P is an object
+    // and else scans as the original did, binding the key as found (`1` for `1.0`).
     let (es, ee) = ast::expr_range(e);
     let e_text = &m.text[es..ee];
     let mut helpers: Vec<(String, Edit)> = Vec::new();
-    let key_value = if ast::string_lit(e).is_some() {
+    let literal = ast::string_lit(e).is_some();
+    let key_value = if literal {
         e_text.to_string()
     } else {
-        if let Some(why) = builtin_shadowed(m, cx, rule, &[&["is_string"]]) {
-            return decline(plan, why);
-        }
-        match added.str_helper(m, cx) {
-            Ok(h) => helpers.extend(h.map(|h| (str_helper_name(m), h))),
+        match added.helper(m, cx, rule, Helper::Key, &scan.path) {
+            Ok((name, h)) => {
+                helpers.extend(h);
+                format!("{name}({e_text})[_]")
+            }
             Err(why) => return decline(plan, why),
         }
-        format!("{}({e_text})", str_helper_name(m))
     };
     let lookup = match &scan.some_in {
-        Some((coll, Some(v))) => format!("{v} := {coll}[{k}]"),
-        Some((coll, None)) => format!("_ = {coll}[{k}]"),
+        Some((coll, Some(v))) => Some(format!("{v} := {coll}[{k}]")),
+        // The key helper yields keys of data.P only: no lookup left to do.
+        Some((_, None)) if !literal => None,
+        Some((coll, None)) => Some(format!("_ = {coll}[{k}]")),
         None => {
             let (s, t) = ast::stmt_range(stmt);
-            m.text[s..t].to_string()
+            Some(m.text[s..t].to_string())
         }
     };
     let (qs, qe) = ast::stmt_range(&q.stmts[eq_idx]);
     let sep = scope::stmt_sep(&m.text, qs);
+    // Where the scan was: nothing when nothing evaluated before the equality can fail; else a
+    // test that the scan yields a row (`__regopt_any_*`), so that a document replaced by `{}`,
+    // a string or null at query time still ends evaluation there, as the empty scan did.
+    let scan_edit = if nothing_can_fail {
+        scope::remove_stmt_edit(m, q, scan.idx)
+    } else {
+        match added.helper(m, cx, rule, Helper::Any, &scan.path) {
+            Ok((name, h)) => {
+                helpers.extend(h);
+                let (s, t) = ast::stmt_range(stmt);
+                Edit {
+                    start: s,
+                    end: t,
+                    replacement: format!("{name}(0)"),
+                }
+            }
+            Err(why) => return decline(plan, why),
+        }
+    };
     let mut edits = vec![
-        scope::remove_stmt_edit(m, q, scan.idx),
+        scan_edit,
         Edit {
             start: qs,
             end: qe,
-            replacement: format!("{k} := {key_value}{sep}{lookup}"),
+            replacement: match lookup {
+                Some(l) => format!("{k} := {key_value}{sep}{l}"),
+                None => format!("{k} := {key_value}"),
+            },
         },
     ];
     if let Some(d) = some_decl {
