@@ -24,7 +24,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 use base64::Engine;
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_sys;
 
 use crate::data::json::write_string;
 
@@ -90,23 +90,23 @@ enum Event {
 
 /// An initialised libyaml parser reading `'a` bytes.
 struct Parser<'a> {
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Result<Parser<'a>, String> {
-        let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut sys = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
         // SAFETY: `sys` is a heap allocation that never moves while the
         // parser lives; it is initialised here and deleted in `drop` only
         // when initialisation succeeded. The input outlives the parser
         // (`'a`).
         unsafe {
             let p = sys.as_mut_ptr();
-            if sys::yaml_parser_initialize(p).fail {
+            if unsafe_sys::yaml_parser_initialize(p).fail {
                 return Err("cannot initialise the YAML parser".into());
             }
-            sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as _);
+            unsafe_sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as _);
         }
         Ok(Parser {
             sys,
@@ -120,9 +120,9 @@ impl<'a> Parser<'a> {
         // out before `yaml_event_delete` frees them.
         unsafe {
             let p = self.sys.as_mut_ptr();
-            let mut ev = MaybeUninit::<sys::yaml_event_t>::uninit();
-            if sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
-                let parser: &sys::yaml_parser_t = &*p;
+            let mut ev = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
+            if unsafe_sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
+                let parser: &unsafe_sys::yaml_parser_t = &*p;
                 let problem = if parser.problem.is_null() {
                     "invalid YAML".to_string()
                 } else {
@@ -139,14 +139,14 @@ impl<'a> Parser<'a> {
             }
             let e = &*ev.as_ptr();
             let out = match e.type_ {
-                sys::YAML_STREAM_START_EVENT => Event::StreamStart,
-                sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
-                sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-                sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-                sys::YAML_ALIAS_EVENT => {
+                unsafe_sys::YAML_STREAM_START_EVENT => Event::StreamStart,
+                unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                unsafe_sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+                unsafe_sys::YAML_ALIAS_EVENT => {
                     Event::Alias(cbytes(e.data.alias.anchor).unwrap_or_default())
                 }
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_sys::YAML_SCALAR_EVENT => {
                     let s = &e.data.scalar;
                     Event::Scalar {
                         anchor: cbytes(s.anchor),
@@ -155,20 +155,20 @@ impl<'a> Parser<'a> {
                         implicit: s.plain_implicit,
                     }
                 }
-                sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
                     anchor: cbytes(e.data.sequence_start.anchor),
                 },
-                sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-                sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
+                unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
+                unsafe_sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
                     anchor: cbytes(e.data.mapping_start.anchor),
                 },
-                sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
+                unsafe_sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
                 _ => {
-                    sys::yaml_event_delete(ev.as_mut_ptr());
+                    unsafe_sys::yaml_event_delete(ev.as_mut_ptr());
                     return Err("unexpected YAML event".into());
                 }
             };
-            sys::yaml_event_delete(ev.as_mut_ptr());
+            unsafe_sys::yaml_event_delete(ev.as_mut_ptr());
             Ok(out)
         }
     }
@@ -177,7 +177,7 @@ impl<'a> Parser<'a> {
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: a `Parser` exists only after successful initialisation.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        unsafe { unsafe_sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
     }
 }
 
@@ -645,11 +645,9 @@ fn resolve_untagged(tag: &str, input: &str) -> (&'static str, GoVal) {
         _ => {}
     }
     match hint {
-        b'.' => {
-            if is_dot_float(input) {
-                if let Some(f) = go_parse_float(input) {
-                    return (TAG_FLOAT, GoVal::Float(f));
-                }
+        b'.' if is_dot_float(input) => {
+            if let Some(f) = go_parse_float(input) {
+                return (TAG_FLOAT, GoVal::Float(f));
             }
         }
         b'D' | b'S' => {
@@ -995,7 +993,7 @@ fn go_format_g32(f: f64) -> String {
     let neg = x.is_sign_negative();
     let (digits, dp) = shortest_digits(&format!("{:e}", x.abs()));
     let exp = dp - 1;
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         fmt_e(neg, &digits, dp)
     } else {
         let prec = (digits.len() as i32 - dp).max(0);
