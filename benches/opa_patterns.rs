@@ -12,11 +12,14 @@
 //! process and reports median / p99 latency and the child's peak RSS (VmHWM).
 //!
 //! Every variant is first probed on 5 of the inputs (first evaluation, one untimed pass over
-//! the 5, then `--slow-iterations` timed evaluations), all three variants in one driver call so
-//! it can check they decide alike. Variants whose probe median is below `--slow-threshold-ms`
-//! are then measured properly on all 50 inputs (`--warmup`, `--iterations`); slow ones (the
-//! original forms read the whole of `data.rules`, a second or more per evaluation at 60 MB)
-//! keep the probe numbers.
+//! the 5, then `--slow-iterations` (5) timed evaluations), all three variants in one driver call
+//! so it can check they decide alike. Variants whose probe median is below
+//! `--slow-threshold-ms` (50) are then measured on all 50 inputs (`--warmup` 200 untimed,
+//! `--iterations` 2000 timed), `--repeats` (2) times in alternating order, keeping each
+//! variant's run with the lowest median (a short run on a busy 2-core machine is easily hit by
+//! someone else's burst). Slow ones (the original forms that read the whole of `data.rules`, a
+//! second or more per evaluation at 60 MB) keep the probe numbers: 5 timed evaluations, so
+//! their p99 is their maximum.
 //!
 //! Target: each optimized pattern within 1.5× of its direct form (median).
 //! The table goes to stdout and, as JSON, to `target/bench-data/opa_patterns.json`.
@@ -132,6 +135,7 @@ fn main() {
             "--warmup",
             "--slow-iterations",
             "--slow-threshold-ms",
+            "--repeats",
             "--wait-load",
             "--wait-max",
             "--python",
@@ -143,10 +147,11 @@ fn main() {
         .get("--patterns")
         .map(|p| p.split(',').map(str::to_string).collect());
     let cfg = Config {
-        iterations: args.num("--iterations", 200),
-        warmup: args.num("--warmup", 20),
+        iterations: args.num("--iterations", 2000),
+        warmup: args.num("--warmup", 200),
         slow_iterations: args.num("--slow-iterations", 5),
         slow_threshold_ms: args.num("--slow-threshold-ms", 50.0),
+        repeats: args.num("--repeats", 2usize).max(1),
         python: args
             .get("--python")
             .map(str::to_string)
@@ -297,7 +302,8 @@ fn main() {
         "total_seconds": total_s,
         "query": QUERY,
         "config": {"iterations": cfg.iterations, "warmup": cfg.warmup,
-            "slow_iterations": cfg.slow_iterations, "slow_threshold_ms": cfg.slow_threshold_ms},
+            "slow_iterations": cfg.slow_iterations, "slow_threshold_ms": cfg.slow_threshold_ms,
+            "repeats": cfg.repeats},
         "target_ratio": TARGET_RATIO,
         "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
         "markdown": common::markdown_table(&header, &table, 3),
@@ -326,6 +332,7 @@ struct Config {
     warmup: usize,
     slow_iterations: usize,
     slow_threshold_ms: f64,
+    repeats: usize,
     python: String,
     driver: PathBuf,
 }
@@ -559,6 +566,8 @@ struct Measure {
     load_s: f64,
     first_eval_ms: f64,
     outcomes: serde_json::Value,
+    /// Median of every full run (the kept run is the lowest).
+    run_medians_ms: Vec<f64>,
 }
 
 struct Row {
@@ -595,7 +604,8 @@ impl Row {
                 let v = match r {
                     Ok(m) => serde_json::json!({"median_ms": m.median_ms, "p99_ms": m.p99_ms,
                         "timed_evals": m.iterations, "inputs": m.inputs, "peak_rss_bytes": m.peak_rss,
-                        "load_s": m.load_s, "first_eval_ms": m.first_eval_ms, "outcomes": m.outcomes}),
+                        "load_s": m.load_s, "first_eval_ms": m.first_eval_ms, "outcomes": m.outcomes,
+                        "run_medians_ms": m.run_medians_ms}),
                     Err(e) => serde_json::json!({"error": e}),
                 };
                 (n.clone(), v)
@@ -684,6 +694,7 @@ fn to_measure(r: &serde_json::Value, inputs: &'static str) -> Result<Measure, St
         load_s: f("load_s"),
         first_eval_ms: f("first_eval_ms"),
         outcomes: r["outcomes"].clone(),
+        run_medians_ms: Vec::new(),
     })
 }
 
@@ -737,20 +748,32 @@ fn measure(
         })
         .cloned()
         .collect();
-    if !fast.is_empty() {
+    // Repeated in alternating order; each variant keeps its run with the lowest median, so a
+    // burst of other load on this 2-core machine during one short run does not decide.
+    let mut medians: Vec<(String, Vec<f64>)> = Vec::new();
+    for rep in 0..cfg.repeats {
+        if fast.is_empty() {
+            break;
+        }
+        let order: Vec<(&str, PathBuf)> = if rep % 2 == 0 {
+            fast.clone()
+        } else {
+            fast.iter().rev().cloned().collect()
+        };
         let t = Instant::now();
         let full = driver_bench(
             cfg,
             &inputs.full,
             cfg.warmup,
             cfg.iterations,
-            &fast,
-            &dir.join("full.json"),
+            &order,
+            &dir.join(format!("full{}.json", rep + 1)),
         );
         eprintln!(
-            "{size} MB {}: full runs of {} in {:.0} s",
+            "{size} MB {}: full run {} of {} in {:.0} s",
             p.id,
-            fast.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            rep + 1,
+            order.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
             t.elapsed().as_secs_f64()
         );
         let digests: BTreeSet<String> = full
@@ -761,9 +784,28 @@ fn measure(
             notes.push("WARNING: the fast variants' outcomes differ on the 50 inputs".into());
         }
         for (n, r) in full {
-            if let Some(slot) = results.iter_mut().find(|(m, _)| *m == n) {
-                slot.1 = to_measure(&r, "50");
+            let m = to_measure(&r, "50");
+            if let Ok(x) = &m {
+                match medians.iter_mut().find(|(k, _)| *k == n) {
+                    Some((_, v)) => v.push(x.median_ms),
+                    None => medians.push((n.clone(), vec![x.median_ms])),
+                }
             }
+            if let Some(slot) = results.iter_mut().find(|(k, _)| *k == n) {
+                let better = match (&slot.1, &m) {
+                    (Ok(old), Ok(new)) => old.inputs != "50" || new.median_ms < old.median_ms,
+                    (Err(_), _) => true,
+                    (Ok(_), Err(_)) => false,
+                };
+                if better {
+                    slot.1 = m;
+                }
+            }
+        }
+    }
+    for (n, v) in medians {
+        if let Some((_, Ok(m))) = results.iter_mut().find(|(k, _)| *k == n) {
+            m.run_medians_ms = v;
         }
     }
     for (n, r) in &results {

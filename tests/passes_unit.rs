@@ -1,6 +1,7 @@
 //! Unit tests of the rewrite passes: before -> after text, declines with reasons, and
 //! regorus differential checks of before vs after on edge data and keys.
 
+mod common;
 mod passes_support;
 
 use passes_support::*;
@@ -47,7 +48,13 @@ s := lookup(data.rules, input.key, "d2")
     println!("{}", after[0].text);
     println!("{report:#?}");
     assert!(report.bugs.is_empty());
-    assert!(!after[0].text.contains("outer(data.rules"));
+    // The call is redirected; only the copy's fallback (for a query-level `with` that makes
+    // data.rules a non-object) still calls outer with data.rules.
+    let policy = after[0].text.split("\n# regopt").next().unwrap_or_default();
+    assert!(!policy.contains("outer(data.rules"), "{policy}");
+    assert!(after[0]
+        .text
+        .contains("\tnot is_object(data.rules)\n\t__regopt_r := outer(data.rules, k)\n"));
     let before = vec![src("t.rego", text, RegoVersion::V1)];
     assert_same(&before, &after, &data, &key_inputs(), "data.t");
 }
@@ -301,4 +308,205 @@ fn scan_to_lookup_membership() {
             .collect();
         assert_same(&before, &after, &data, &inputs, "data.t");
     }
+}
+
+/// object-get and data-args forms for the real-OPA check with query-level `with` mocks.
+const OG_DA_CORPUS: &str = r#"package t
+
+og := object.get(data.rules, input.key, "d")
+
+og_false := object.get(data.rules, input.key, false)
+
+og_nested := object.get(data.rules.a, input.key, "d")
+
+og_path := object.get(data.rules, ["a", "b"], "d")
+
+og_keys := object.get(data.rules, input.keys, "d")
+
+og_lower := object.get(data.rules, lower(input.key), "d")
+
+og_compr := [v | some k in input.keys; v := object.get(data.rules, k, "d")]
+
+lookup(m, k) := m[k]
+
+da_lookup := lookup(data.rules, input.key)
+
+dflt(m, k, d) := v if {
+	v := m[k]
+} else := d
+
+da_else := dflt(data.rules, input.key, "none")
+
+default dd(_, _) := "dflt"
+
+dd(m, k) := m[k]
+
+da_default := dd(data.rules, input.key)
+
+multi(m, k) := m[k] if is_string(k)
+
+multi(m, k) := "number" if is_number(k)
+
+da_multi := multi(data.rules, input.key)
+
+chain_f(m, k) := chain_g(m, k)
+
+chain_g(m, k) := m[k]
+
+da_chain := chain_f(data.rules, input.key)
+
+cnt(m) := count(m)
+
+da_count := cnt(data.rules)
+
+keys_of(m) := [k | some k, _ in m]
+
+da_keys := keys_of(data.rules)
+
+nested(m, k) := m.a[k]
+
+da_nested := nested(data.rules, input.key)
+
+lit(m) := m["1"]
+
+da_lit := lit(data.rules)
+
+dot(m) := m.k
+
+da_dot := dot(data.rules)
+
+inref(m) := m[input.key]
+
+da_inref := inref(data.rules)
+
+og_in_fn(m, k) := object.get(m, k, "d")
+
+da_og := og_in_fn(data.rules, input.key)
+
+two(m, n, k) := [m[k], n[k]]
+
+da_two := two(data.rules, data.rules.a, input.key)
+
+has_fn(m, k) if m[k]
+
+da_has if has_fn(data.rules, input.key)
+
+lower_key(m, k) := m[lower(k)]
+
+da_lower := lower_key(data.rules, input.key)
+
+has_not(m, k) if {
+	not m[k]
+}
+
+da_has_not if has_not(data.rules, input.key)
+
+chain_else(m, k) := "kv" if {
+	m[k] == "kv"
+} else := "truthy" if {
+	m[k]
+} else := "other"
+
+chain_else(m, k) := "num" if is_number(k)
+
+da_chain_else := chain_else(data.rules, input.key)
+
+one_line(m, k) := v if v := m[k]
+
+da_one_line := one_line(data.rules, input.key)
+
+wild(m, _) := count(m)
+
+da_wild := wild(data.rules, input.key)
+
+rev(k, m) := m[k]
+
+da_rev := rev(input.key, data.rules)
+
+lit_clause(m, "x") := "lit"
+
+lit_clause(m, k) := m[k]
+
+da_lit_clause := lit_clause(data.rules, input.key)
+
+nested_idx(m, k) := m.a[k]
+
+da_nested_idx := nested_idx(data.rules, input.key)
+"#;
+
+#[test]
+fn real_opa_object_get_and_data_args_with_query_mocks() {
+    let data = json!({ "rules": edge_rules() });
+    let (after, report) = optimize(&[("t.rego", OG_DA_CORPUS)], RegoVersion::V1, &data, None);
+    assert!(report.bugs.is_empty(), "{report:#?}");
+    let policy = after[0].text.split("\n# regopt").next().unwrap_or_default();
+    // Every form is rewritten except the computed index (declined: `m[lower(k)]`).
+    for l in policy.lines() {
+        if (l.starts_with("og ")
+            || l.starts_with("og_") && !l.starts_with("og_in_fn(")
+            || l.starts_with("da_"))
+            && !l.starts_with("da_lower")
+        {
+            assert!(l.contains("__regopt_"), "not rewritten: {l}\n{policy}");
+        }
+    }
+    let (again, r2) = optimize(&[("t.rego", &after[0].text)], RegoVersion::V1, &data, None);
+    assert_eq!(again[0].text, after[0].text, "not idempotent: {r2:#?}");
+    let mut queries: Vec<String> = OG_DA_CORPUS
+        .lines()
+        .filter_map(|l| l.split_once(" := ").or_else(|| l.split_once(" if ")))
+        .map(|(name, _)| name)
+        .filter(|n| (n.starts_with("og") || n.starts_with("da_")) && !n.contains('('))
+        .map(|n| format!("data.t.{n}"))
+        .collect();
+    queries.sort();
+    queries.dedup();
+    assert!(queries.len() >= 20, "{queries:?}");
+    let keys = [
+        json!("k"),
+        json!("missing"),
+        json!("1"),
+        json!(1),
+        json!(1.0),
+        json!(true),
+        json!(null),
+        json!(["a"]),
+        json!({"a": 1}),
+        json!("a"),
+        json!("f"),
+    ];
+    let mut inputs: Vec<String> = keys
+        .iter()
+        .map(|k| json!({"key": k, "keys": [k, "zz"]}).to_string())
+        .collect();
+    inputs.push("{}".to_string());
+    inputs.push("__none__".to_string());
+    let side = |text: &str| json!({"modules": {"t.rego": text}, "data": data});
+    let cases = json!({"cases": [
+        {"name": "bundle data", "a": side(OG_DA_CORPUS), "b": side(&after[0].text),
+         "queries": queries, "inputs": inputs},
+        {"name": "data.rules replaced by the query", "a": side(OG_DA_CORPUS),
+         "b": side(&after[0].text), "queries": mocked_queries(&queries), "inputs": inputs},
+    ]});
+    let Some(oracle) = common::oracle::engine() else {
+        return;
+    };
+    let results = oracle.batch(&cases);
+    let mut failures = Vec::new();
+    for r in &results {
+        println!(
+            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
+            r.name,
+            r.evaluations,
+            r.agree,
+            r.defined,
+            r.differences.len()
+        );
+        if r.load_error_a.is_some() || r.load_error_b.is_some() || !r.differences.is_empty() {
+            failures.push(format!("{}: {r:#?}", r.name));
+        }
+    }
+    assert_eq!(results.len(), 2);
+    assert!(results[1].evaluations >= queries.len() * inputs.len() * QUERY_MOCKS.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -419,18 +419,22 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
     };
     match kind {
         FileKind::DataJson => {
-            let mut out = Vec::with_capacity(bytes.len());
-            json::compact(&bytes, &opts.json, &mut out).map_err(|error| Error::Json {
+            let json_error = |error| Error::Json {
                 file: file.path.clone(),
                 error,
-            })?;
-            out.shrink_to_fit();
+            };
             if opts.keep_data_bytes {
+                let mut out = Vec::with_capacity(bytes.len());
+                json::compact(&bytes, &opts.json, &mut out).map_err(json_error)?;
+                out.shrink_to_fit();
                 file.compact_json = Some(out);
                 file.bytes = bytes;
             } else {
-                drop(bytes);
-                file.bytes = out;
+                // In place, so the file is never held twice (raw and compact).
+                let mut bytes = bytes;
+                json::compact_in_place(&mut bytes, &opts.json).map_err(json_error)?;
+                bytes.shrink_to_fit();
+                file.bytes = bytes;
             }
         }
         FileKind::DataYaml => {

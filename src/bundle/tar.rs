@@ -14,6 +14,8 @@ const BLOCK: usize = 512;
 /// Extension records (long names, PAX headers) larger than this are refused:
 /// they only carry names and a few numbers.
 const MAX_EXTENSION: u64 = 1 << 20;
+/// Largest entry size a header may give: Go's `archive/tar` reads sizes as `int64`.
+const MAX_SIZE: u64 = i64::MAX as u64;
 
 /// What a header says an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +112,10 @@ impl<R: Read> TarReader<R> {
                 return Ok(None);
             }
             verify_checksum(&header)?;
+            // Go's archive/tar reads sizes as int64: a larger one is an invalid header (and
+            // rounding it up to whole blocks must not overflow; found by fuzzing).
             let size = parse_number(&header[124..136])
+                .filter(|&s| s <= MAX_SIZE)
                 .ok_or_else(|| TarError::BadHeader("invalid size field".into()))?;
             let flag = header[156];
             match flag {
@@ -133,13 +138,13 @@ impl<R: Read> TarReader<R> {
                                     b"size" => {
                                         let text = std::str::from_utf8(&value).ok();
                                         pax_size = Some(
-                                            text.and_then(|t| t.parse::<u64>().ok()).ok_or_else(
-                                                || {
+                                            text.and_then(|t| t.parse::<u64>().ok())
+                                                .filter(|&s| s <= MAX_SIZE)
+                                                .ok_or_else(|| {
                                                     TarError::BadExtension(
                                                         "invalid pax size".into(),
                                                     )
-                                                },
-                                            )?,
+                                                })?,
                                         );
                                     }
                                     _ => {}

@@ -83,7 +83,8 @@ impl super::Pass for Alias {
                                     continue;
                                 }
                             };
-                            let names: Vec<String> = helpers.iter().map(|(n, _)| n.clone()).collect();
+                            let names: Vec<String> =
+                                helpers.iter().map(|(n, _)| n.clone()).collect();
                             edits.extend(helpers.into_iter().map(|(_, e)| e));
                             if plan.push_edits(edits) {
                                 added.extend(names);
@@ -264,7 +265,7 @@ fn plan_alias(
     if uses == 0 {
         return Err(format!("{rs} is never looked into: nothing to rewrite"));
     }
-    let sub = substitute_var(m, cx, rule, rs, path, &bound, &skip)
+    let sub = substitute_var(m, cx, rule, rs, path, &bound, &skip, false)
         .map_err(|why| format!("{data_ref}: {why}"))?;
     let mut builtins: Vec<&[&str]> = vec![&["type_name"]];
     if !sub.idx_paths.is_empty() {

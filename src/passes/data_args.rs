@@ -1,22 +1,21 @@
 //! Pass `data-args`: a user function called with a data subtree as an argument
 //! (`lookup(data.rules, k, d)`) gets a specialised copy that references `data.rules` directly,
-//! with that parameter removed, and a dispatcher the call is redirected to. OPA converts a whole
-//! data subtree to AST whenever it is passed to a user function (400–800 ms at 15 MB); a
-//! reference to a base document inside the body behaves exactly like the bound value, but is
-//! read lazily.
+//! with that parameter removed; the call is redirected to the copy. OPA converts a whole data
+//! subtree to AST whenever it is passed to a user function (400–800 ms at 15 MB); a reference to
+//! a base document inside the body behaves exactly like the bound value, but is read lazily.
 //!
-//! The dispatcher has two disjoint definitions: while `data.rules` has the type it has in the
-//! bundle (`is_object(data.rules)`, a cheap lazy check) it calls the copy; otherwise — only a
-//! query-level `with data.rules as …`, invisible to the passes, can make it so — it calls the
-//! original function with `data.rules`, exactly as the call site did. Dynamic indexes in the
-//! copy go through `__regopt_idx_*` (see `passes::idx_helper_text`), so number keys behave as on
-//! the bound value for the bundle's data and for a `with`-replaced object alike.
+//! Every body of the copy starts with guards: `data.rules` has the type it has in the bundle
+//! (`is_object(data.rules)`, a cheap lazy check) and each parameter that indexes it directly is
+//! a string. When a guard fails — only a query-level `with data.rules as …`, invisible to the
+//! passes, can change the type, and a non-string key is a wrong-typed input — `else` branches
+//! call the original function with `data.rules`, exactly as the call site did. Other dynamic
+//! indexes go through `__regopt_idx_*` (see `passes::idx_helper_text`).
 //!
-//! Two rounds: the module defining the function first gains the copy and the dispatcher
-//! (because some call site in the bundle asks for them), then call sites are redirected once
-//! they exist, so a call never points at a function that is not there. Chains of helpers are
-//! handled by later rounds, since the copy's body calls the next helper with the data
-//! reference. Dispatchers are never rewritten (their fallback calls the original on purpose).
+//! Two rounds: the module defining the function first gains the copy (because some call site in
+//! the bundle asks for it), then call sites are redirected once it exists, so a call never points
+//! at a function that is not there. Chains of helpers are handled by later rounds, since the
+//! copy's body calls the next helper with the data reference; the copy's own fallback call of
+//! the original function is never redirected.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,16 +23,12 @@ use regorus::unstable::{Expr, Literal, Ref, Rule};
 
 use super::{
     append_edit, copy_names, idx_helper_edits, is_user_code, kind_test, marked, name_part,
-    render_function, short_hash, substitute_var, Context, Edit, Plan, COPY_MARK, GENERATED_PREFIX,
-    IDX_BUILTINS,
+    short_hash, substitute_var, Context, Edit, Plan, COPY_MARK, GENERATED_PREFIX, IDX_BUILTINS,
 };
 use crate::rego::ast::{self, Node};
 use crate::rego::{DataKind, ParsedModule};
 
 pub struct DataArgs;
-
-/// Comment line marking a dispatcher (never rewritten: it calls the original function).
-const DISPATCH_MARK: &str = "# regopt data-args dispatch:";
 
 /// A requested specialisation: function `name` in `package`, with the data paths for the
 /// argument positions that receive a static data reference.
@@ -45,7 +40,6 @@ struct SpecKey {
 }
 
 impl SpecKey {
-    /// Name of the dispatcher (what call sites call).
     fn spec_name(&self) -> String {
         let key: Vec<String> = self
             .args
@@ -59,11 +53,6 @@ impl SpecKey {
             "{base}_{}",
             short_hash(&[&self.package.join("."), &self.name, &key.join(";")])
         )
-    }
-
-    /// Name of the specialised copy (what the dispatcher calls while the data has its type).
-    fn copy_name(&self) -> String {
-        format!("{}_direct", self.spec_name())
     }
 }
 
@@ -101,11 +90,11 @@ fn call_sites<'a>(m: &'a ParsedModule, cx: &Context) -> Vec<(&'a Rule, CallSite<
     let mut out = Vec::new();
     let copies = copy_names(m);
     for rule in &m.module.policy {
-        // Dispatchers call the original function with the data on purpose; other helpers
-        // call no user function.
+        // regopt's other helpers call no user function.
         if !is_user_code(rule, &copies) {
             continue;
         }
+        let rule_name = ast::simple_rule_name(rule);
         let mut calls: Vec<&Expr> = Vec::new();
         ast::walk_rule(rule, &mut |n| {
             if let Node::Expr(e) = n {
@@ -132,17 +121,21 @@ fn call_sites<'a>(m: &'a ParsedModule, cx: &Context) -> Vec<(&'a Rule, CallSite<
             if args.is_empty() {
                 continue;
             }
+            let key = SpecKey {
+                package,
+                name,
+                args,
+            };
+            if rule_name.as_deref() == Some(key.spec_name().as_str()) {
+                continue; // a copy's fallback: the original function, on purpose
+            }
             out.push((
                 rule.as_ref(),
                 CallSite {
                     call,
                     fcn,
                     params,
-                    key: SpecKey {
-                        package,
-                        name,
-                        args,
-                    },
+                    key,
                 },
             ));
         }
@@ -208,16 +201,60 @@ fn body_declared(rule: &Rule) -> HashSet<String> {
     out
 }
 
-/// What a specialisation needs: the copy's text, the index helpers it calls, the type of each
-/// data argument in the bundle (the dispatcher's guard) and the original arity.
+/// A specialisation: the copy's text and the index helpers it calls.
 struct Spec {
     text: String,
     idx_paths: Vec<Vec<String>>,
-    kinds: Vec<(Vec<String>, DataKind)>,
-    arity: usize,
+}
+
+/// One definition of the function, with the edits (relative to its text) that specialise it.
+struct Def<'a> {
+    rule: &'a Rule,
+    start: usize,
+    end: usize,
+    args: &'a [Ref<Expr>],
+    edits: Vec<Edit>,
+}
+
+/// The statements that make the copy's direct path valid: each data argument has the type it
+/// has in the bundle (`is_object(data.rules)`), each parameter indexing it directly is a string.
+fn guards(key: &SpecKey, kinds: &[DataKind], strings: &[String]) -> Vec<String> {
+    let mut g: Vec<String> = key
+        .args
+        .iter()
+        .zip(kinds)
+        .map(|((_, p), k)| format!("{}({})", kind_test(*k), ast::render_data_path(p)))
+        .collect();
+    g.extend(strings.iter().map(|s| format!("is_string({s})")));
+    g
+}
+
+/// `else` branches (text to append to a definition) or whole definitions (`head` given) that
+/// call the original function when a guard fails: branch i holds guards 0..i and fails guard
+/// i, so they are disjoint and none runs while every guard holds.
+fn fallback_text(v1: bool, head: Option<&str>, g: &[String], call: &str) -> String {
+    let (op, kw) = if v1 { (":=", " if") } else { ("=", "") };
+    let r = "__regopt_r";
+    let mut out = String::new();
+    for i in 0..g.len() {
+        let mut body: Vec<String> = g[..i].to_vec();
+        body.push(format!("not {}", g[i]));
+        body.push(format!("{r} := {call}"));
+        let body = body.iter().map(|l| format!("\t{l}\n")).collect::<String>();
+        match head {
+            Some(h) => out.push_str(&format!("\n\n{h} {op} {r}{kw} {{\n{body}}}")),
+            None => out.push_str(&format!(" else {op} {r}{kw} {{\n{body}}}")),
+        }
+    }
+    out
 }
 
 /// Build the specialised copy of `key.name` in module `m`, or say why not.
+///
+/// Every body of every definition starts with the guards (a body-less definition or `else`
+/// gets one); when a guard fails — only a query-level `with data.P as …` can make the data
+/// another type, and a non-string key is a wrong-typed input — `else` branches (or extra
+/// definitions) call the original function with the data, exactly as the call site did.
 fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, String> {
     let mut idx_paths: Vec<Vec<String>> = Vec::new();
     let fname = &key.name;
@@ -231,9 +268,11 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
         ));
     }
     let drop: HashSet<usize> = key.args.iter().map(|(i, _)| *i).collect();
-    let spec = key.copy_name();
-    let mut defs = Vec::new();
+    let spec = key.spec_name();
+    let mut defs: Vec<Def> = Vec::new();
     let mut arity: Option<usize> = None;
+    // Positions of parameters that index a data argument directly (guarded by is_string).
+    let mut string_positions: Vec<usize> = Vec::new();
     for rule in &m.module.policy {
         if ast::simple_rule_name(rule).as_deref() != Some(fname.as_str()) {
             continue;
@@ -254,31 +293,14 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
                 "the data argument is {fname}'s output argument, not a parameter"
             ));
         }
-        let kept: Vec<String> = args
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !drop.contains(i))
-            .map(|(_, a)| {
-                let (s, e) = ast::expr_range(a);
-                m.text[s..e].to_string()
-            })
-            .collect();
-        // OPA has no zero-argument functions: keep a placeholder parameter.
-        let kept_text = if kept.is_empty() {
-            "_".to_string()
-        } else {
-            kept.join(", ")
-        };
-        if let Rule::Default { op, value, .. } = rule.as_ref() {
-            let op = match op {
-                regorus::unstable::AssignOp::Eq => "=",
-                regorus::unstable::AssignOp::ColEq => ":=",
-            };
-            let (vs, ve) = ast::expr_range(value);
-            defs.push(format!(
-                "default {spec}({kept_text}) {op} {}",
-                &m.text[vs..ve]
-            ));
+        if matches!(rule.as_ref(), Rule::Default { .. }) {
+            defs.push(Def {
+                rule,
+                start: rs,
+                end: re,
+                args,
+                edits: Vec::new(),
+            });
             continue;
         }
         // Substitutions: parameter name -> data reference text.
@@ -324,21 +346,6 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
                 ));
             }
         }
-        // Edits relative to the rule text.
-        let mut edits: Vec<Edit> = Vec::new();
-        let (ns, ne) = ast::expr_range(ast::rule_ref(rule));
-        edits.push(Edit {
-            start: ns - rs,
-            end: ne - rs,
-            replacement: spec.clone(),
-        });
-        if let (Some(first), Some(last)) = (args.first(), args.last()) {
-            edits.push(Edit {
-                start: ast::expr_range(first).0 - rs,
-                end: ast::expr_range(last).1 - rs,
-                replacement: kept_text.clone(),
-            });
-        }
         let head_args: HashSet<usize> = args.iter().map(|a| ast::expr_range(a).0).collect();
         let bound: HashSet<String> = args
             .iter()
@@ -346,15 +353,24 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
             .filter(|v| !subst.contains_key(*v) && !declared.contains(*v) && *v != "_")
             .map(str::to_string)
             .collect();
+        let mut edits: Vec<Edit> = Vec::new();
         for (i, path) in &key.args {
             let Some(v) = ast::var_name(&args[*i]).filter(|v| *v != "_") else {
                 continue;
             };
-            let sub = substitute_var(m, cx, rule, v, path, &bound, &head_args)
+            let sub = substitute_var(m, cx, rule, v, path, &bound, &head_args, true)
                 .map_err(|why| format!("in {fname}: {why}"))?;
             for p in sub.idx_paths {
                 if !idx_paths.contains(&p) {
                     idx_paths.push(p);
+                }
+            }
+            for g in &sub.guarded {
+                let pos = args
+                    .iter()
+                    .position(|a| ast::var_name(a) == Some(g.as_str()));
+                if let Some(pos) = pos.filter(|p| !string_positions.contains(p)) {
+                    string_positions.push(pos);
                 }
             }
             edits.extend(sub.edits.into_iter().map(|e| Edit {
@@ -363,20 +379,25 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
                 replacement: e.replacement,
             }));
         }
-        let text = super::apply_edits(&m.text[rs..re], &edits)
-            .map_err(|(_, why)| format!("internal: cannot specialise {fname}: {why}"))?;
-        defs.push(text);
+        defs.push(Def {
+            rule,
+            start: rs,
+            end: re,
+            args,
+            edits,
+        });
     }
     if defs.is_empty() {
         return Err(format!("{fname} has no definition here"));
     }
+    string_positions.sort();
     let mut kinds = Vec::new();
     for (_, path) in &key.args {
-        kinds.push((path.clone(), cx.facts.plain_base_doc(cx.data, path)?));
+        kinds.push(cx.facts.plain_base_doc(cx.data, path)?);
     }
     // The generated code calls these builtins: none may be mocked or shadowed.
     let mut builtins: Vec<&[&str]> = Vec::new();
-    for (_, k) in &kinds {
+    for k in &kinds {
         builtins.push(match k {
             DataKind::Null => &["is_null"],
             DataKind::Bool => &["is_boolean"],
@@ -386,6 +407,9 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
             DataKind::Object => &["is_object"],
         });
     }
+    if !string_positions.is_empty() {
+        builtins.push(&["is_string"]);
+    }
     if !idx_paths.is_empty() {
         builtins.extend_from_slice(IDX_BUILTINS);
     }
@@ -394,66 +418,162 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
             return Err(why);
         }
     }
-    Ok(Spec {
-        text: defs.join("\n\n"),
-        idx_paths,
-        kinds,
-        arity: arity.unwrap_or(0),
-    })
-}
-
-/// Text of the dispatcher for `key`: the copy while every data argument has the type it has in
-/// the bundle, else the original function with the data arguments, as the call site had it.
-/// The definitions are disjoint (definition i: the first i guards hold and guard i fails), so
-/// no two can give conflicting values; a data argument that is undefined (its document
-/// replaced away) fails every guard and its negation alike, leaving the call undefined as the
-/// original call with an undefined argument is.
-fn dispatch_text(v1: bool, key: &SpecKey, spec: &Spec) -> String {
-    let kept = spec.arity.saturating_sub(key.args.len());
-    let params: Vec<String> = (1..=kept).map(|i| format!("__regopt_a{i}")).collect();
-    let head = format!(
-        "{}({})",
-        key.spec_name(),
-        if params.is_empty() {
+    let v1 = m.v1_syntax;
+    let arity = arity.unwrap_or(0);
+    let kept_positions: Vec<usize> = (0..arity).filter(|i| !drop.contains(i)).collect();
+    // The original call, with parameter texts `params` at the kept positions.
+    let orig_call = |params: &[String]| -> String {
+        let mut it = params.iter();
+        let all: Vec<String> = (0..arity)
+            .map(|i| match key.args.iter().find(|(j, _)| *j == i) {
+                Some((_, p)) => ast::render_data_path(p),
+                None => it.next().cloned().unwrap_or_default(),
+            })
+            .collect();
+        format!("{fname}({})", all.join(", "))
+    };
+    // The definition that carries the fallback `else` branches: a single body chain (v0 query
+    // blocks cannot be followed by `else`) whose kept parameters are variables (`_` renamed),
+    // so that it applies to every call.
+    let host = defs.iter().position(|d| match d.rule {
+        Rule::Spec { bodies, .. } => {
+            bodies.iter().skip(1).all(|b| b.is_else)
+                && kept_positions
+                    .iter()
+                    .all(|i| ast::var_name(&d.args[*i]).is_some())
+        }
+        Rule::Default { .. } => false,
+    });
+    let mut texts = Vec::new();
+    for (di, d) in defs.iter().enumerate() {
+        let text = &m.text[d.start..d.end];
+        // Parameter texts at the kept positions (`_` named where a guard or the fallback
+        // needs to refer to it).
+        let params: Vec<String> = kept_positions
+            .iter()
+            .map(|i| {
+                let (s, e) = ast::expr_range(&d.args[*i]);
+                let t = &m.text[s..e];
+                if t == "_" && (string_positions.contains(i) || Some(di) == host) {
+                    format!("__regopt_p{}", i + 1)
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect();
+        let kept_text = if params.is_empty() {
             "_".to_string()
         } else {
             params.join(", ")
+        };
+        if let Rule::Default { op, value, .. } = d.rule {
+            let op = match op {
+                regorus::unstable::AssignOp::Eq => "=",
+                regorus::unstable::AssignOp::ColEq => ":=",
+            };
+            let (vs, ve) = ast::expr_range(value);
+            texts.push(format!(
+                "default {spec}({kept_text}) {op} {}",
+                &m.text[vs..ve]
+            ));
+            continue;
         }
-    );
-    let copy_call = format!(
-        "{}({})",
-        key.copy_name(),
-        if params.is_empty() {
-            "0".to_string()
-        } else {
-            params.join(", ")
+        let Rule::Spec { bodies, .. } = d.rule else {
+            continue;
+        };
+        let strings: Vec<String> = string_positions
+            .iter()
+            .map(|i| params[kept_positions.iter().position(|k| k == i).unwrap_or(0)].clone())
+            .collect();
+        let g = guards(key, &kinds, &strings);
+        let mut edits = d.edits.clone();
+        let (ns, ne) = ast::expr_range(ast::rule_ref(d.rule));
+        edits.push(Edit {
+            start: ns - d.start,
+            end: ne - d.start,
+            replacement: spec.clone(),
+        });
+        if let (Some(first), Some(last)) = (d.args.first(), d.args.last()) {
+            edits.push(Edit {
+                start: ast::expr_range(first).0 - d.start,
+                end: ast::expr_range(last).1 - d.start,
+                replacement: kept_text.clone(),
+            });
         }
-    );
-    let mut orig_args: Vec<String> = Vec::new();
-    let mut next = params.iter();
-    for i in 0..spec.arity {
-        match key.args.iter().find(|(j, _)| *j == i) {
-            Some((_, p)) => orig_args.push(ast::render_data_path(p)),
-            None => orig_args.push(next.next().cloned().unwrap_or_default()),
+        let new_body = |g: &[String]| -> String {
+            let lines: String = g.iter().map(|l| format!("\t{l}\n")).collect();
+            if v1 {
+                format!(" if {{\n{lines}}}")
+            } else {
+                format!(" {{\n{lines}}}")
+            }
+        };
+        let insert = |at: usize, text: String| Edit {
+            start: at - d.start,
+            end: at - d.start,
+            replacement: text,
+        };
+        if bodies.is_empty() {
+            edits.push(insert(d.end, new_body(&g)));
         }
+        for b in bodies {
+            let q = &b.query;
+            match q.stmts.first() {
+                None => {
+                    let Some(a) = &b.assign else { continue };
+                    edits.push(insert(ast::expr_range(&a.value).1, new_body(&g)));
+                }
+                Some(first) => {
+                    let (fs, _) = ast::stmt_range(first);
+                    let qs = q.span.start as usize;
+                    if m.text[qs.min(fs)..fs].contains('{') {
+                        let sep = super::scope::stmt_sep(&m.text, fs);
+                        edits.push(insert(fs, format!("{}{sep}", g.join(&sep))));
+                    } else {
+                        // `if stmt` without braces: add them.
+                        let lines: String = g.iter().map(|l| format!("\t{l}\n")).collect();
+                        edits.push(insert(fs, format!("{{\n{lines}\t")));
+                        edits.push(insert(q.span.end as usize, "\n}".to_string()));
+                    }
+                }
+            }
+        }
+        if Some(di) == host {
+            edits.push(insert(
+                d.end,
+                fallback_text(v1, None, &g, &orig_call(&params)),
+            ));
+        }
+        let text = super::apply_edits(text, &edits)
+            .map_err(|(_, why)| format!("internal: cannot specialise {fname}: {why}"))?;
+        texts.push(text);
     }
-    let orig_call = format!("{}({})", key.name, orig_args.join(", "));
-    let guards: Vec<String> = spec
-        .kinds
-        .iter()
-        .map(|(p, k)| format!("{}({})", kind_test(*k), ast::render_data_path(p)))
-        .collect();
-    let r = "__regopt_r";
-    let mut fast = guards.clone();
-    fast.push(format!("{r} := {copy_call}"));
-    let mut defs = vec![render_function(v1, &head, &[(r, fast)])];
-    for i in 0..guards.len() {
-        let mut body: Vec<String> = guards[..i].to_vec();
-        body.push(format!("not {}", guards[i]));
-        body.push(format!("{r} := {orig_call}"));
-        defs.push(render_function(v1, &head, &[(r, body)]));
+    if host.is_none() {
+        let params: Vec<String> = kept_positions
+            .iter()
+            .map(|i| format!("__regopt_a{}", i + 1))
+            .collect();
+        let strings: Vec<String> = string_positions
+            .iter()
+            .map(|i| format!("__regopt_a{}", i + 1))
+            .collect();
+        let g = guards(key, &kinds, &strings);
+        let head = format!(
+            "{spec}({})",
+            if params.is_empty() {
+                "_".to_string()
+            } else {
+                params.join(", ")
+            }
+        );
+        let mut last = texts.pop().unwrap_or_default();
+        last.push_str(&fallback_text(v1, Some(&head), &g, &orig_call(&params)));
+        texts.push(last);
     }
-    defs.join("\n\n")
+    Ok(Spec {
+        text: texts.join("\n\n"),
+        idx_paths,
+    })
 }
 
 /// The comment line before a copy.
@@ -464,43 +584,6 @@ fn copy_comment(key: &SpecKey) -> String {
         .map(|(i, p)| format!("argument {} = {}", i + 1, ast::render_data_path(p)))
         .collect();
     format!("{COPY_MARK} {} with {}\n", key.name, shown.join(", "))
-}
-
-/// The comment line before a dispatcher.
-fn dispatch_comment(key: &SpecKey, spec: &Spec) -> String {
-    let paths: Vec<String> = spec
-        .kinds
-        .iter()
-        .map(|(p, k)| format!("{} is {}", ast::render_data_path(p), kind_article(*k)))
-        .collect();
-    format!(
-        "{DISPATCH_MARK} {} -> the copy below while {}, else {} itself (a query-level `with` replaced the data)\n",
-        key.name,
-        paths.join(" and "),
-        key.name
-    )
-}
-
-fn kind_article(k: DataKind) -> String {
-    let article = if matches!(k, DataKind::Array | DataKind::Object) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {}", k.name())
-}
-
-/// Whether the copy and the dispatcher for `key` are both in `def` (Ok(true)), neither or only
-/// one of them (Ok(false)), or a name is taken by something that is not ours (Err).
-fn spec_state(def: &ParsedModule, key: &SpecKey) -> Result<bool, String> {
-    let copy = marked(def, &key.copy_name(), COPY_MARK);
-    let disp = marked(def, &key.spec_name(), DISPATCH_MARK);
-    for (state, name) in [(copy, key.copy_name()), (disp, key.spec_name())] {
-        if state == Some(false) {
-            return Err(format!("generated name {name} is already used"));
-        }
-    }
-    Ok(copy.is_some() && disp.is_some())
 }
 
 impl super::Pass for DataArgs {
@@ -539,40 +622,21 @@ impl super::Pass for DataArgs {
             if def.path != m.path {
                 continue;
             }
-            if spec_state(m, key) != Ok(false) {
+            let name = key.spec_name();
+            if marked(m, &name, COPY_MARK).is_some() || ast::all_idents(m).contains(&name) {
                 continue; // present, or declined at the call site
             }
             let Ok(spec) = spec_text(m, cx, key) else {
                 continue; // declined at the call site
             };
-            let idents = ast::all_idents(m);
-            let mut group: Vec<(String, Edit)> = Vec::new();
-            let copy = key.copy_name();
-            if marked(m, &copy, COPY_MARK).is_none() {
-                if idents.contains(&copy) {
-                    continue;
-                }
-                match idx_helper_edits(m, cx, &spec.idx_paths, &added) {
-                    Ok(edits) => group.extend(edits),
-                    Err(_) => continue,
-                }
-                group.push((
-                    copy.clone(),
-                    append_edit(m, &format!("{}{}", copy_comment(key), spec.text)),
-                ));
-            }
-            let disp = key.spec_name();
-            if marked(m, &disp, DISPATCH_MARK).is_none() {
-                if idents.contains(&disp) {
-                    continue;
-                }
-                let text = dispatch_text(m.v1_syntax, key, &spec);
-                group.push((
-                    disp.clone(),
-                    append_edit(m, &format!("{}{text}", dispatch_comment(key, &spec))),
-                ));
-            }
-            for (name, e) in group {
+            let Ok(helpers) = idx_helper_edits(m, cx, &spec.idx_paths, &added) else {
+                continue;
+            };
+            let copy = (
+                name,
+                append_edit(m, &format!("{}{}", copy_comment(key), spec.text)),
+            );
+            for (name, e) in helpers.into_iter().chain([copy]) {
                 if added.insert(name) {
                     plan.edits.push(e);
                 }
@@ -598,19 +662,18 @@ impl super::Pass for DataArgs {
                 }
             };
             let name = site.key.spec_name();
-            match spec_state(def, &site.key) {
-                Ok(true) => {}
-                Err(why) => {
-                    plan.decline(start, why);
+            match marked(def, &name, COPY_MARK) {
+                Some(true) => {}
+                Some(false) => {
+                    plan.decline(start, format!("generated name {name} is already used"));
                     continue;
                 }
-                Ok(false) => {
+                None => {
                     match spec_text(def, cx, &site.key) {
                         Err(why) => plan.decline(start, why),
                         Ok(_) => plan.pending.push((start, end)),
                     }
-                    // Otherwise the copy and the dispatcher are added this round; the call is
-                    // redirected next round.
+                    // Otherwise the copy is added this round; the call is redirected next round.
                     continue;
                 }
             }

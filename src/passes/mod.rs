@@ -157,7 +157,7 @@ impl PassOptions {
     fn enabled(&self, id: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |o| o.iter().any(|x| x == id))
+            .is_none_or(|o| o.iter().any(|x| x == id))
             && !self.skip.iter().any(|x| x == id)
     }
 }
@@ -588,7 +588,8 @@ pub fn rule_locals(rule: &regorus::unstable::Rule) -> HashSet<String> {
 
 /// Render a function definition in the module's syntax: `head := value if { body }` (v1 /
 /// `rego.v1`) or `head = value { body }` (v0). `branches` are (value, body lines) chained with
-/// `else`; an empty body becomes `true` (v0 needs a body after `else = value`).
+/// `else`; an empty body becomes `true` (v0 needs a body after `else = value`), except for a
+/// last `else` in v1, which is written `else := value`.
 pub fn render_function(v1: bool, head: &str, branches: &[(&str, Vec<String>)]) -> String {
     let mut s = String::new();
     for (i, (value, body)) in branches.iter().enumerate() {
@@ -600,6 +601,9 @@ pub fn render_function(v1: bool, head: &str, branches: &[(&str, Vec<String>)]) -
         }
         s.push_str(if v1 { ":= " } else { "= " });
         s.push_str(value);
+        if v1 && i > 0 && i + 1 == branches.len() && body.is_empty() {
+            break;
+        }
         s.push(' ');
         if v1 {
             s.push_str("if ");
@@ -689,6 +693,9 @@ pub struct Substitution {
     /// Data paths whose dynamic indexes were wrapped in their index helper
     /// ([`idx_helper_name`]); the caller adds the helpers.
     pub idx_paths: Vec<Vec<String>>,
+    /// With `guard_bound`: the variables of `bound` used as dynamic indexes, left unwrapped;
+    /// the caller must make sure they are strings (and the indexed documents objects).
+    pub guarded: Vec<String>,
 }
 
 fn int_like(s: &str) -> bool {
@@ -709,6 +716,10 @@ fn int_like(s: &str) -> bool {
 /// under `not`, where OPA hoists the helper call out of the negation (then declined). Static
 /// segments on a `with`-replaced document are looked up as in a value, like on the variable.
 /// `skip` lists start offsets of occurrences to leave alone (e.g. the declaration itself).
+/// With `guard_bound`, an index that is a variable of `bound` is left as it is and listed in
+/// [`Substitution::guarded`]: the caller guarantees it is a string and the document an object
+/// (`data-args` guards its copy with `is_string(k)` and `is_object(data.P)`).
+#[allow(clippy::too_many_arguments)]
 pub fn substitute_var(
     m: &ParsedModule,
     cx: &Context,
@@ -717,6 +728,7 @@ pub fn substitute_var(
     path: &[String],
     bound: &HashSet<String>,
     skip: &HashSet<usize>,
+    guard_bound: bool,
 ) -> Result<Substitution, String> {
     use rego::ast::{expr_range, var_name, walk_rule, Node};
     use regorus::unstable::Expr;
@@ -747,6 +759,7 @@ pub fn substitute_var(
     let mut out = Substitution {
         edits: Vec::new(),
         idx_paths: Vec::new(),
+        guarded: Vec::new(),
     };
     for e in &exprs {
         if var_name(e) != Some(var) {
@@ -818,6 +831,18 @@ pub fn substitute_var(
                         )));
                     }
                     let (is, ie) = expr_range(index);
+                    if guard_bound && node == path {
+                        if let Expr::Var { span, .. } = index.as_ref() {
+                            if bound.contains(span.text()) {
+                                if !out.guarded.iter().any(|g| g == span.text()) {
+                                    out.guarded.push(span.text().to_string());
+                                }
+                                known = None;
+                                cur = p;
+                                continue;
+                            }
+                        }
+                    }
                     if negated.iter().any(|(a, b)| *a <= is && ie <= *b) {
                         return Err(at(&format!(
                             "{var} is indexed by `{}` under `not`, where OPA would evaluate the index guard outside the negation",

@@ -46,7 +46,10 @@ pub fn helper_text(v1: bool, name: &str, path: &[String]) -> String {
                     format!("{v} := {p}[{k}]"),
                 ],
             ),
-            (d, vec![format!("is_object({p})"), format!("is_string({k})")]),
+            (
+                d,
+                vec![format!("is_object({p})"), format!("is_string({k})")],
+            ),
             (v, vec![format!("{v} := object.get({p}, {k}, {d})")]),
         ],
     )

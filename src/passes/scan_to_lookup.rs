@@ -98,9 +98,8 @@ impl Helper {
     fn text(self, v1: bool, name: &str, path: &[String]) -> String {
         let p = ast::render_data_path(path);
         let k = "__regopt_k";
-        let direct = |last: String| {
-            vec![format!("is_object({p})"), format!("is_string({k})"), last]
-        };
+        let direct =
+            |last: String| vec![format!("is_object({p})"), format!("is_string({k})"), last];
         let guards = || vec![format!("is_object({p})"), format!("is_string({k})")];
         match self {
             Helper::Has => render_function(

@@ -131,3 +131,31 @@ pub fn edge_rules() -> Value {
         "a": {"b": 1, "arr": [10, 20]}, "a.b": "dotted"
     })
 }
+
+/// What a query-level `with data.rules as …` (given at evaluation time, not in the bundle, so no
+/// pass sees it) may put in place of the bundle's object: other types, empty collections,
+/// objects with other keys, and keys that are not strings.
+pub const QUERY_MOCKS: &[&str] = &[
+    r#"["x", "y"]"#,
+    "[]",
+    r#""str""#,
+    "null",
+    "0",
+    "{}",
+    r#"{"k"}"#,
+    r#"{"k": "mocked", "1": "one", "a": {"b": 2}}"#,
+    r#"{1: "one", "k": "mocked", ["a"]: "arr", null: "n", true: "t"}"#,
+    r#"{1.0: "float", "a": {1: "nested"}}"#,
+];
+
+/// Every query again with each of [`QUERY_MOCKS`] replacing data.rules.
+pub fn mocked_queries(queries: &[String]) -> Vec<String> {
+    queries
+        .iter()
+        .flat_map(|q| {
+            QUERY_MOCKS
+                .iter()
+                .map(move |m| format!("{q} with data.rules as {m}"))
+        })
+        .collect()
+}

@@ -1,17 +1,33 @@
 package v0alias
 
 role_record = r {
-	r := data.roles[__regopt_str_de825f34(input.role)]
+	type_name(data.roles)
+	r := data.roles[__regopt_idx_roles_c03bbb07(input.role)]
 }
 
 admin_level = data.roles.admin.level {
-	true
+	type_name(data.roles)
 }
 
 is_active {
-	data.users[__regopt_str_de825f34(input.user)].active == true
+	type_name(data.users)
+	data.users[__regopt_idx_users_c017c63e(input.user)].active == true
 }
 
-__regopt_str_de825f34(__regopt_x) = __regopt_x {
-	is_string(__regopt_x)
+# regopt: an index into data.roles that matches keys as on its value
+__regopt_idx_roles_c03bbb07(__regopt_k) = __regopt_k {
+	is_string(__regopt_k)
+} else = __regopt_k {
+	not is_object(data.roles)
+} else = __regopt_k {
+	object.get(data.roles, [__regopt_k], 0) == object.get(data.roles, [__regopt_k], 1)
+}
+
+# regopt: an index into data.users that matches keys as on its value
+__regopt_idx_users_c017c63e(__regopt_k) = __regopt_k {
+	is_string(__regopt_k)
+} else = __regopt_k {
+	not is_object(data.users)
+} else = __regopt_k {
+	object.get(data.users, [__regopt_k], 0) == object.get(data.users, [__regopt_k], 1)
 }

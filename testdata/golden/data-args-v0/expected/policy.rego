@@ -16,16 +16,30 @@ allow {
 
 role = __regopt_role_of_roles_1f4b6c50(input.user)
 
-__regopt_str_de825f34(__regopt_x) = __regopt_x {
-	is_string(__regopt_x)
-}
-
 # regopt data-args: has_role with argument 1 = data.roles
 __regopt_has_role_roles_365bca52(user) {
-	data.roles[__regopt_str_de825f34(user)]
+	is_object(data.roles)
+	is_string(user)
+	data.roles[user]
+} else = __regopt_r {
+	not is_object(data.roles)
+	__regopt_r := has_role(data.roles, user)
+} else = __regopt_r {
+	is_object(data.roles)
+	not is_string(user)
+	__regopt_r := has_role(data.roles, user)
 }
 
 # regopt data-args: role_of with argument 1 = data.roles
 __regopt_role_of_roles_1f4b6c50(user) = r {
-	r := data.roles[__regopt_str_de825f34(user)]
+	is_object(data.roles)
+	is_string(user)
+	r := data.roles[user]
+} else = __regopt_r {
+	not is_object(data.roles)
+	__regopt_r := role_of(data.roles, user)
+} else = __regopt_r {
+	is_object(data.roles)
+	not is_string(user)
+	__regopt_r := role_of(data.roles, user)
 }
