@@ -676,7 +676,7 @@ fn rules_file(budget: usize, rng: &mut Rng) -> Vec<u8> {
         w.end();
         w.end();
         w.end();
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             // 16 distinct templates, each repeated byte for byte
             w.key("template");
             template(&mut w, 1000 + rng.below(16), 2);

@@ -164,7 +164,7 @@ fn main() {
     let wait_max = Duration::from_secs(args.num("--wait-max", 1200));
     let patterns: Vec<&Pattern> = PATTERNS
         .iter()
-        .filter(|p| only.as_ref().map_or(true, |o| o.iter().any(|x| x == p.id)))
+        .filter(|p| only.as_ref().is_none_or(|o| o.iter().any(|x| x == p.id)))
         .collect();
 
     let engine = check_driver(&cfg);

@@ -72,7 +72,8 @@ impl Manifest {
         // own 128-level limit would only refuse manifests OPA accepts.
         let mut de = serde_json::Deserializer::from_slice(&compact);
         de.disable_recursion_limit();
-        let value: Value = serde::Deserialize::deserialize(&mut de).map_err(|e| err(e.to_string()))?;
+        let value: Value =
+            serde::Deserialize::deserialize(&mut de).map_err(|e| err(e.to_string()))?;
         let obj = match value {
             Value::Object(o) => o,
             Value::Null => serde_json::Map::new(),

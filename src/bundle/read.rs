@@ -438,14 +438,18 @@ fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Re
             }
         }
         FileKind::DataYaml => {
-            let j =
-                crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| {
-                    if message.contains("recursion limit exceeded") {
-                        Error::YamlTooDeep { file: file.path.clone() }
-                    } else {
-                        Error::Yaml { file: file.path.clone(), message }
+            let j = crate::data::yaml::to_json(&bytes, &opts.json).map_err(|message| {
+                if message.contains("recursion limit exceeded") {
+                    Error::YamlTooDeep {
+                        file: file.path.clone(),
                     }
-                })?;
+                } else {
+                    Error::Yaml {
+                        file: file.path.clone(),
+                        message,
+                    }
+                }
+            })?;
             file.compact_json = Some(j);
             file.bytes = bytes;
         }

@@ -155,9 +155,7 @@ impl PassOptions {
     }
 
     fn enabled(&self, id: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|x| x == id))
+        self.only.as_ref().is_none_or(|o| o.iter().any(|x| x == id))
             && !self.skip.iter().any(|x| x == id)
     }
 }

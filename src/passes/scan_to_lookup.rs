@@ -1,21 +1,26 @@
 //! Pass `scan-to-lookup`: a scan of a bundle-owned object base document that only looks for one
 //! key becomes a direct lookup of that key. Four forms:
 //!
-//! 1. `e in object.keys(data.P)` becomes a call to a generated helper that looks `e` up directly,
+//! 1. `e in object.keys(data.P)` becomes `__regopt_has_<P>_<h>(e)`, which looks `e` up directly
 //!    instead of building the key set of the whole object per query (76 ms at 15 MB in OPA
 //!    v1.20.2);
 //! 2. `some k, v in data.P` followed in the same query by `k == e` (or `e == k`) becomes
-//!    `k := __regopt_str_<h>(e)` + `v := data.P[k]` at the place of the equality;
+//!    `k := __regopt_key_<P>_<h>(e)[_]` + `v := data.P[k]` at the place of the equality;
 //! 3. `v := data.P[k]` (or `v = data.P[k]`, with `k` unbound, optionally declared by `some k`)
-//!    followed by `k == e` becomes `k := __regopt_str_<h>(e)` + `v := data.P[k]` likewise;
-//! 4. the statement `object.keys(data.P)[_] == e` (or `not ...`) becomes `__regopt_has_...(e)`.
+//!    followed by `k == e` becomes `k := __regopt_key_<P>_<h>(e)[_]` + the same statement;
+//! 4. the statement `object.keys(data.P)[_] == e` becomes
+//!    `__regopt_haskey_<P>_<h>(__regopt_keys_<P>_<h>(0), e)`.
 //!
 //! OPA behaviour matched (v1.20.2): the keys of a stored object are strings, so a scan matches
 //! exactly when `e` is a string key — also when its value is false/null — and never for a
-//! non-string `e`, whereas `data.P[1]` would find key "1" (hence the `is_string` guard of
-//! `__regopt_str_<h>`). An undefined `e` gives no result in both. Everything the rewrite moves
-//! or drops is checked so that evaluation order cannot change an error into a value or back:
-//! see `docs/passes/scan-to-lookup.md` for the full list of conditions.
+//! non-string `e`, whereas `data.P[1]` would find key "1". Every helper takes the direct path
+//! only while `is_object(data.P)` holds and the key is a string; otherwise — a query-level
+//! `with data.P as …` (invisible here) replaced the document, or the key has another type — it
+//! evaluates the original form (`k in object.keys(data.P)`, a scan binding the key as found).
+//! Where the scan stood, `__regopt_any_<P>_<h>(0)` keeps "the scan yields a row" when the
+//! statements before the equality or `e` could fail. Everything the rewrite moves or drops is
+//! checked so that evaluation order cannot change an error into a value or back: see
+//! `docs/passes/scan-to-lookup.md` for the full list of conditions.
 
 use std::collections::HashSet;
 
@@ -476,13 +481,14 @@ fn plan_keys_index(
     }
 }
 
-/// Why `data.<path>` being empty blocks a rewrite that evaluates `e` (and the statements before
-/// the equality) where the original, iterating over nothing, never did.
+/// Why a scan of `data.<path>` that could raise an error before its equality is left alone
+/// when the bundle's `data.<path>` is empty: the scan never yields a row (the original never
+/// evaluates the compared value), so a rewrite has nothing to gain.
 fn empty_reason(cx: &Context, path: &[String]) -> Option<String> {
     match cx.data.size_at(path) {
         Some((_, n)) if n > 0 => None,
         _ => Some(format!(
-            "{} is empty: the original never evaluates the compared value, the rewrite would",
+            "{} is empty: the original never evaluates the compared value and finds nothing, so nothing is gained",
             ast::render_data_path(path)
         )),
     }
@@ -693,8 +699,10 @@ fn plan_scan(
         return decline(plan, why);
     }
     // The original evaluates `e` (and the statements between the scan and the equality) only
-    // when the scan yields a row; the rewrite always does. Fine when the data is not empty and
-    // the scan yields every key, or when nothing evaluated there can raise an error.
+    // when the scan yields a row, once per row. When something evaluated there can fail, the
+    // rewrite keeps a test that the scan yields a row (`__regopt_any_*`, also right for a
+    // document a query-level `with` replaced) and then evaluates them once: the same outcome
+    // when the scan yields every key (no trailing segments).
     let nothing_can_fail = eq_idx == scan.idx + 1 && error_free(e, &arg_names(rule));
     if !nothing_can_fail {
         if scan.trailing {
