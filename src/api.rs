@@ -34,7 +34,6 @@ pub use crate::report::Report;
 pub use crate::verify::{VerifyOptions, VerifyReport};
 
 use crate::bundle::{self, read, write};
-use crate::report::StageTime;
 
 /// Read a bundle from a `.tar.gz` file or a directory, validating it as OPA's loader does.
 ///
@@ -246,20 +245,7 @@ fn finish(mut bundle: Bundle, opts: &OptimizeOptions, read_ms: f64) -> Result<Op
     let t = Instant::now();
     let archive = write_bundle_to(&bundle, Vec::new(), &opts.write)?;
     let write_ms = t.elapsed().as_secs_f64() * 1e3;
-    report.timings = vec![
-        StageTime {
-            stage: "read",
-            millis: read_ms,
-        },
-        StageTime {
-            stage: "passes",
-            millis: pass_ms,
-        },
-        StageTime {
-            stage: "write",
-            millis: write_ms,
-        },
-    ];
+    report.set_timings(read_ms, pass_ms, write_ms);
     report.output_bytes = Some(archive.len() as u64);
     Ok(Optimized {
         bundle,

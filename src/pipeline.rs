@@ -8,7 +8,7 @@ use crate::data::view::BundleData;
 use crate::error::{Error, Result};
 use crate::passes::{self, PassOptions};
 use crate::rego::{ModuleSource, RegoVersion};
-use crate::report::{Report, StageTime};
+use crate::report::Report;
 use crate::sign;
 
 /// Everything `optimize` can be asked to do.
@@ -289,20 +289,7 @@ pub fn optimize_path(input: &Path, output: &Path, opts: &OptimizeOptions) -> Res
     let t = Instant::now();
     bundle::write_path(&bundle, output, &opts.write)?;
     let write_ms = t.elapsed().as_secs_f64() * 1e3;
-    report.timings = vec![
-        StageTime {
-            stage: "read",
-            millis: read_ms,
-        },
-        StageTime {
-            stage: "passes",
-            millis: pass_ms,
-        },
-        StageTime {
-            stage: "write",
-            millis: write_ms,
-        },
-    ];
+    report.set_timings(read_ms, pass_ms, write_ms);
     if input.is_file() {
         report.input_bytes = std::fs::metadata(input).ok().map(|m| m.len());
     }

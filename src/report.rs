@@ -58,6 +58,18 @@ impl Report {
         }
     }
 
+    /// Record the time of the three stages, in milliseconds.
+    pub fn set_timings(&mut self, read_ms: f64, passes_ms: f64, write_ms: f64) {
+        self.timings = [
+            ("read", read_ms),
+            ("passes", passes_ms),
+            ("write", write_ms),
+        ]
+        .into_iter()
+        .map(|(stage, millis)| StageTime { stage, millis })
+        .collect();
+    }
+
     /// Total bytes before and after over all files.
     pub fn totals(&self) -> (u64, u64) {
         self.sizes

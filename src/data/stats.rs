@@ -40,7 +40,7 @@ pub fn rego_ref(segs: &[Seg]) -> String {
     let mut s = String::from("data");
     for seg in segs {
         match seg {
-            Seg::Key(k) if is_ident(k) => {
+            Seg::Key(k) if crate::rego::ast::is_ident(k) => {
                 s.push('.');
                 s.push_str(k);
             }
@@ -57,29 +57,6 @@ pub fn rego_ref(segs: &[Seg]) -> String {
         }
     }
     s
-}
-
-fn is_ident(k: &str) -> bool {
-    let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !matches!(
-            k,
-            "as" | "default"
-                | "else"
-                | "false"
-                | "import"
-                | "package"
-                | "not"
-                | "null"
-                | "true"
-                | "with"
-                | "some"
-                | "in"
-                | "every"
-                | "contains"
-                | "if"
-        )
 }
 
 /// One step of a data path.
