@@ -30,7 +30,13 @@ const FLOOR_TARGET: f64 = 1.0;
 
 fn main() {
     let args = Args::parse(
-        &["--sizes", "--runs", "--wait-load", "--wait-max"],
+        &[
+            "--sizes",
+            "--runs",
+            "--wait-load",
+            "--wait-max",
+            "--wait-each-max",
+        ],
         &["--no-rss-check"],
     );
     let sizes = args.sizes(&[15, 150]);
@@ -39,6 +45,8 @@ fn main() {
         .get("--wait-load")
         .map(|v| v.parse().expect("--wait-load"));
     let wait_max = Duration::from_secs(args.num("--wait-max", 1200));
+    // with --wait-load, also wait (shorter) before each further size
+    let wait_each = Duration::from_secs(args.num("--wait-each-max", 300));
 
     let dir = common::bench_data_dir();
     let bin = common::snapshot_bin("bundle_io");
@@ -59,13 +67,14 @@ fn main() {
 
     let mut rows = Vec::new();
     for (i, b) in bundles.iter().enumerate() {
-        rows.push(measure(
-            b,
-            &bin,
-            &dir,
-            runs,
-            i == 0 && !args.has("--no-rss-check"),
-        ));
+        let load = if i == 0 {
+            load_start
+        } else {
+            common::wait_for_quiet(wait_load, wait_each)
+        };
+        let mut row = measure(b, &bin, &dir, runs, i == 0 && !args.has("--no-rss-check"));
+        row.load1 = [load, common::load1()];
+        rows.push(row);
     }
     let load_end = common::load1();
 
@@ -79,6 +88,7 @@ fn main() {
         "peak RSS MB max (min)",
         "RSS/uncompressed",
         "out/in archive",
+        "load1",
     ];
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -97,6 +107,7 @@ fn main() {
                 ),
                 format!("{:.2}", r.rss_ratio),
                 format!("{:.3}", r.archive_ratio),
+                format!("{}→{}", fmt_load(r.load1[0]), fmt_load(r.load1[1])),
             ]
         })
         .collect();
@@ -105,8 +116,10 @@ fn main() {
         "read ms",
         "passes ms",
         "write ms",
-        "regopt user+sys s",
+        "regopt CPU s (best run)",
         "CPU/wall",
+        "floor CPU s (min)",
+        "CPU regopt/floor",
         "data MB before → after",
         "rewrites",
     ];
@@ -120,6 +133,8 @@ fn main() {
                 format!("{:.0}", r.stage_ms[2]),
                 format!("{:.2}", r.cpu_s),
                 format!("{:.2}", r.cpu_s / r.regopt_best),
+                format!("{:.2}", r.floor_cpu_s),
+                format!("{:.2}", r.cpu_s / r.floor_cpu_s),
                 format!(
                     "{:.1} → {:.1}",
                     common::mb(r.data_before),
@@ -216,10 +231,14 @@ struct Row {
     /// read, passes, write (ms) of the best run.
     stage_ms: [f64; 3],
     cpu_s: f64,
+    /// Least user+sys CPU of a floor run (sh and both gzip processes, from wait4).
+    floor_cpu_s: f64,
     data_before: u64,
     data_after: u64,
     rewrites: u64,
     rss_note: Option<String>,
+    /// 1-minute load before and after measuring this row.
+    load1: [Option<f64>; 2],
 }
 
 impl Row {
@@ -250,6 +269,7 @@ impl Row {
             "output_over_input_archive": self.archive_ratio,
             "best_run_stage_ms": {"read": self.stage_ms[0], "passes": self.stage_ms[1], "write": self.stage_ms[2]},
             "best_run_cpu_s": self.cpu_s,
+            "floor_min_cpu_s": self.floor_cpu_s,
             "data_bytes_before": self.data_before,
             "data_bytes_after": self.data_after,
             "rewrites": self.rewrites,
@@ -258,6 +278,7 @@ impl Row {
             "regopt_runs": runs(&self.regopt),
             "floor_runs": runs(&self.floor),
             "rss_crosscheck": self.rss_note,
+            "load1_before_after": self.load1,
         })
     }
 }
@@ -400,12 +421,14 @@ fn measure(b: &Generated, bin: &Path, dir: &Path, runs: usize, rss_check: bool) 
         archive_ratio: output_archive as f64 / input_archive as f64,
         stage_ms: [stage("read"), stage("passes"), stage("write")],
         cpu_s: regopt[best_i].user_s + regopt[best_i].sys_s,
+        floor_cpu_s: common::min(&floor.iter().map(|s| s.user_s + s.sys_s).collect::<Vec<_>>()),
         data_before,
         data_after,
         rewrites: best_report["rewrites"].as_u64().unwrap_or(0),
         regopt,
         floor,
         rss_note,
+        load1: [None, None],
     }
 }
 

@@ -245,14 +245,11 @@ fn bundle_huge_size_field_is_an_invalid_header() {
     }
 }
 
-/// rego_passes finding (open, reported for src/rego and src/passes): the regorus lexer ends a
-/// module at a NUL byte (OPA v1.20.2 also loads such a module and ignores what follows), so
-/// `parse_module` accepts `h(o){h(data.roles)}\0` as if the text stopped there. data-args
-/// appends its specialised copy of `h` (and the key-guard helper) after the NUL, where the next
-/// round's parse no longer sees it, so the same helpers are appended again in every round until
-/// the driver's bound of 64 rounds: 64 dead copies in the output (no decision changes, since
-/// nothing after the NUL is read). Today the driver stops there: bounded, no panic, no bug
-/// reported; that much is asserted here.
+/// rego_passes finding (fixed): the regorus lexer ends a module at a NUL byte (OPA v1.20.2 also
+/// loads such a module and ignores what follows), so `parse_module` used to accept
+/// `h(o){h(data.roles)}\0` as if the text stopped there, and data-args appended its specialised
+/// copy of `h` after the NUL in every round until the driver's bound of 64 rounds. Now the
+/// module is refused by the front end and carried through unchanged: bounded, no bug reported.
 #[test]
 fn rego_passes_nul_byte_module_terminates() {
     let data = input("rego_passes", "nul-byte-recursive-data-arg.txt");
@@ -264,11 +261,11 @@ fn rego_passes_nul_byte_module_terminates() {
     assert!(!after.is_empty());
 }
 
-/// The same input must reach a fixpoint, with nothing appended after the NUL byte (or the
-/// module refused by the front end, as OPA refuses it). Un-ignore once `parse_module` refuses
-/// NUL bytes (or the passes stop appending after one).
+/// The same input must reach a fixpoint, with nothing appended after the NUL byte. Found by
+/// rego_passes: data-args appended a helper after the NUL every round (both lexers stop there)
+/// until the 64-round limit. Fixed: `parse_module` refuses modules with a NUL byte, so they
+/// are carried through unchanged.
 #[test]
-#[ignore = "open finding of rego_passes: NUL byte in a module (src/rego), see docs/robustness.md"]
 fn rego_passes_nul_byte_module_reaches_fixpoint() {
     let data = input("rego_passes", "nul-byte-recursive-data-arg.txt");
     let (report, before, after) = run_passes(std::str::from_utf8(&data).unwrap());

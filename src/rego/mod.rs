@@ -84,6 +84,8 @@ pub enum ParseError {
         depth: usize,
         limit: usize,
     },
+    #[error("{path}:{line}: NUL byte in the module; OPA ignores everything after it, so regopt leaves the module alone")]
+    NulByte { path: String, line: usize },
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
 }
@@ -149,6 +151,14 @@ pub fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)> {
 /// stderr itself when a v0 module uses `if` without importing it; the module then fails to
 /// parse here as it would in OPA).
 pub fn parse_module(src: &ModuleSource) -> Result<ParsedModule, ParseError> {
+    // OPA's scanner (and regorus' lexer) stop reading at a NUL byte; any edit planned against
+    // such a module could land after it and be silently dropped, so it is not analysed.
+    if let Some(pos) = src.text.find('\0') {
+        return Err(ParseError::NulByte {
+            path: src.path.clone(),
+            line: line_col(&src.text, pos).0,
+        });
+    }
     if let Some((depth, line)) = nesting_exceeds(&src.text, MAX_NESTING) {
         return Err(ParseError::TooDeep {
             path: src.path.clone(),
