@@ -19,5 +19,6 @@ pub mod report;
 pub mod serve;
 pub mod sign;
 pub mod verify;
+pub mod world;
 
 pub use error::{Error, Result};

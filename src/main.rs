@@ -184,6 +184,14 @@ struct OptimizeArgs {
     /// Print every candidate a pass declined, with the reason.
     #[arg(long)]
     explain: bool,
+    /// A path clients query, as in `opa build -e` (`authz/allow`; repeatable). Declares a closed
+    /// world: only these paths are queried, never with `with data...`. Enables field indexes,
+    /// precomputed rules and, with --prune-data, pruning. See docs/closed-world.md.
+    #[arg(short = 'e', long = "entrypoint", value_name = "PATH")]
+    entrypoint: Vec<String>,
+    /// With entrypoints: drop every data document no entrypoint can read.
+    #[arg(long)]
+    prune_data: bool,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -304,11 +312,23 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
             ..PassOptions::default()
         },
         verify: a.verify.then(regopt::verify::VerifyOptions::default),
+        ..OptimizeOptions::default()
     };
     if let Err(e) = opts.passes.validate() {
         eprintln!("regopt: {e}");
         return Ok(exit::USAGE);
     }
+    let mut opts = opts;
+    for e in &a.entrypoint {
+        match regopt::world::parse_entrypoint(e) {
+            Ok(p) => opts.entrypoints.push(p),
+            Err(why) => {
+                eprintln!("regopt: {why}\nhint: write entrypoints as `opa build -e` takes them: -e authz/allow");
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    opts.prune_data = a.prune_data;
     if let Err(e) = opts.sign.validate() {
         eprintln!("regopt: {e}");
         return Ok(exit::USAGE);

@@ -29,6 +29,10 @@ pub struct OptimizeOptions {
     /// `--verify`: evaluate the original and the optimized bundle in regorus and fail with
     /// [`Error::VerifyFailed`] on any difference.
     pub verify: Option<crate::verify::VerifyOptions>,
+    /// `-e/--entrypoint` paths (segments after `data`): declares the closed world.
+    pub entrypoints: Vec<Vec<String>>,
+    /// `--prune-data`: with entrypoints, drop data no entrypoint can read.
+    pub prune_data: bool,
 }
 
 /// Optimize a bundle in memory. Returns the report; `bundle` is changed in place.
@@ -96,11 +100,47 @@ fn run_passes(
 ) -> Result<Vec<String>> {
     let mut modules = module_sources(bundle);
     if modules.is_empty() {
+        if !opts.entrypoints.is_empty() {
+            report
+                .notes
+                .push("entrypoints given, but the bundle has no modules".into());
+        }
         return Ok(Vec::new());
+    }
+    let mut pass_opts = opts.passes.clone();
+    let mut generated = std::collections::BTreeMap::new();
+    {
+        let (parsed, unparsed) = passes::parse_all(&modules);
+        let world = crate::world::closed_world(bundle, &parsed, &unparsed, &opts.entrypoints);
+        if let Some(w) = &world {
+            match &w.reserved {
+                Ok(r) => generated = crate::world::existing_generated(bundle, r),
+                Err(why) => report.notes.push(format!(
+                    "closed world: {why}; no index or precomputed document is stored"
+                )),
+            }
+        } else if opts.prune_data {
+            report.notes.push(
+                "--prune-data ignored: no entrypoint was given (-e or # METADATA entrypoint: true), so clients may read any data".into(),
+            );
+        }
+        report.world = world.as_ref().map(|w| crate::report::WorldReport {
+            entrypoints: w
+                .entrypoints
+                .iter()
+                .map(|e| crate::rego::ast::render_data_path(e))
+                .collect(),
+            reserved: w
+                .reserved
+                .as_ref()
+                .ok()
+                .map(|r| crate::rego::ast::render_data_path(r)),
+        });
+        pass_opts.world = world;
     }
     let pass_report = {
         let data = BundleData::new(bundle.data_tree()?, bundle.roots());
-        passes::run(&mut modules, &data, &opts.passes)
+        passes::run(&mut modules, &data, &pass_opts)
     };
     if let Some(bug) = pass_report.bugs.first() {
         report.notes.push(format!(
@@ -113,6 +153,10 @@ fn run_passes(
     }
     report.passes = Some(serde_json::to_value(&pass_report).expect("pass report serializes"));
     report.rewrites = pass_report.rewrites.len();
+    if let Some(Ok(reserved)) = pass_opts.world.as_ref().map(|w| &w.reserved) {
+        generated.extend(pass_report.generated.clone());
+        crate::world::store_generated(bundle, reserved, &generated);
+    }
     let mut changed = Vec::new();
     for m in modules {
         if let Some(f) = bundle.files.iter_mut().find(|f| f.path == m.path) {

@@ -43,6 +43,17 @@ pub struct Report {
     pub rewrites: usize,
     /// Time per stage.
     pub timings: Vec<StageTime>,
+    /// The closed world declared by entrypoints, if any.
+    pub world: Option<WorldReport>,
+}
+
+/// Entrypoints and the reserved path of a closed-world run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WorldReport {
+    /// Entrypoints as data paths.
+    pub entrypoints: Vec<String>,
+    /// Where generated documents are stored (None: nowhere safe was found; see the notes).
+    pub reserved: Option<String>,
 }
 
 impl Report {

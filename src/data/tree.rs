@@ -262,6 +262,18 @@ impl Lookup<'_, '_> {
         }
     }
 
+    /// Compact JSON text of the document.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Lookup::Raw(v) => v.as_bytes().to_vec(),
+            Lookup::Node(n) => {
+                let mut out = Vec::new();
+                write_node(n, &mut out);
+                out
+            }
+        }
+    }
+
     /// (compact bytes, keys or elements) of the document.
     pub fn size(&self) -> (u64, u64) {
         match self {

@@ -41,4 +41,8 @@ impl DataView for BundleData<'_> {
     fn owned(&self, path: &[String]) -> bool {
         roots_contain_segments(&self.roots, path)
     }
+
+    fn json_at(&self, path: &[String]) -> Option<Vec<u8>> {
+        self.tree.get(path).map(|l| l.to_json())
+    }
 }

@@ -8,7 +8,7 @@ pub mod object_get;
 pub mod scan_to_lookup;
 pub mod scope;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -40,6 +40,10 @@ pub struct Plan {
     /// Byte ranges of candidates this pass will rewrite in a later round (after an edit of this
     /// round, e.g. a generated function, lands). Used by `check` to report them as rewritable.
     pub pending: Vec<(usize, usize)>,
+    /// Documents this plan's edits read from the reserved path (name under it, compact JSON).
+    /// Stored when the edits are applied; only planned when [`Context::world`] has a reserved
+    /// path. The same name must always carry the same document.
+    pub generated: Vec<(String, Vec<u8>)>,
 }
 
 fn edits_clash(o: &Edit, e: &Edit) -> bool {
@@ -89,6 +93,29 @@ pub struct Context<'a> {
     pub facts: &'a BundleFacts,
     /// All parsed modules of the bundle (modules that failed to parse are listed in `facts`).
     pub modules: &'a [ParsedModule],
+    /// The closed world the user declared with entrypoints, if any.
+    pub world: Option<&'a ClosedWorld>,
+}
+
+/// What `-e/--entrypoint` (or `# METADATA` `entrypoint: true`) declares: clients query only
+/// these paths and never replace data with `with`, so rewrites that hold only for the bundle's
+/// own data (indexes, precomputed values) and pruning are allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedWorld {
+    /// Entrypoint paths (segments after `data`).
+    pub entrypoints: Vec<Vec<String>>,
+    /// Where generated documents go (segments after `data`), or why there is no such place.
+    pub reserved: Result<Vec<String>, String>,
+}
+
+impl ClosedWorld {
+    /// The reserved path, or why there is none.
+    pub fn reserved(&self) -> Result<&[String], &str> {
+        match &self.reserved {
+            Ok(p) => Ok(p),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A rewrite pass. Planning is read-only; the driver applies the edits.
@@ -129,6 +156,8 @@ pub struct PassOptions {
     pub explain: bool,
     /// Upper bound on driver rounds (each round applies at most one pass per module).
     pub max_iterations: usize,
+    /// The closed world declared by entrypoints (None: open world, the default).
+    pub world: Option<ClosedWorld>,
 }
 
 impl Default for PassOptions {
@@ -138,6 +167,7 @@ impl Default for PassOptions {
             skip: Vec::new(),
             explain: true,
             max_iterations: 64,
+            world: None,
         }
     }
 }
@@ -211,6 +241,18 @@ pub struct PassReport {
     pub iterations: usize,
     /// True when the round bound was hit before a fixpoint.
     pub hit_iteration_limit: bool,
+    /// Documents the applied rewrites read from the reserved path: name → compact JSON.
+    #[serde(skip)]
+    pub generated: BTreeMap<String, Vec<u8>>,
+    /// Names and sizes of `generated`, for the report.
+    pub generated_docs: Vec<GeneratedDoc>,
+}
+
+/// One document regopt generated under the reserved path.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GeneratedDoc {
+    pub name: String,
+    pub bytes: usize,
 }
 
 /// Parse every module; Ok modules in order, plus (file, reason) of failures.
@@ -239,6 +281,7 @@ pub fn plan_all(
         data,
         facts,
         modules: parsed,
+        world: opts.world.as_ref(),
     };
     parsed
         .par_iter()
@@ -366,10 +409,21 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                     after: e.replacement.clone(),
                 });
             }
+            for (name, doc) in &plan.generated {
+                report.generated.insert(name.clone(), doc.clone());
+            }
             modules[idx].text = candidate.text;
             changed = true;
         }
         if !changed {
+            report.generated_docs = report
+                .generated
+                .iter()
+                .map(|(name, doc)| GeneratedDoc {
+                    name: name.clone(),
+                    bytes: doc.len(),
+                })
+                .collect();
             report.declined_count = declines.len();
             if opts.explain {
                 report.declined = declines;

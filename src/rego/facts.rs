@@ -45,6 +45,12 @@ pub trait DataView: Sync {
     fn size_at(&self, path: &[String]) -> Option<(u64, u64)>;
     /// Whether `path` is inside the bundle's manifest roots (bundle-owned).
     fn owned(&self, path: &[String]) -> bool;
+    /// Compact JSON text of the base document at `path` (number text as stored), for passes
+    /// that build documents from the data (indexes). None when no data file defines it.
+    fn json_at(&self, path: &[String]) -> Option<Vec<u8>> {
+        let _ = path;
+        None
+    }
 }
 
 /// In-memory `DataView` over one JSON document (the merged `data` of a bundle). Every path is
@@ -91,6 +97,10 @@ impl DataView for JsonDataView {
             _ => 0,
         };
         Some((bytes, n))
+    }
+
+    fn json_at(&self, path: &[String]) -> Option<Vec<u8>> {
+        serde_json::to_vec(self.get(path)?).ok()
     }
 
     fn owned(&self, path: &[String]) -> bool {

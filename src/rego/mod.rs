@@ -4,6 +4,7 @@
 
 pub mod ast;
 pub mod facts;
+pub mod refs;
 
 use std::num::{NonZeroU32, NonZeroUsize};
 
