@@ -4,6 +4,7 @@
 
 pub mod alias;
 pub mod data_args;
+pub mod field_index;
 pub mod object_get;
 pub mod scan_to_lookup;
 pub mod scope;
@@ -133,6 +134,7 @@ pub const PASSES: &[&dyn Pass] = &[
     &data_args::DataArgs,
     &scan_to_lookup::ScanToLookup,
     &alias::Alias,
+    &field_index::FieldIndex,
 ];
 
 /// Ids of all passes.
@@ -142,7 +144,7 @@ pub fn pass_ids() -> Vec<&'static str> {
 
 /// A pass id given by the user that no pass has.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("unknown pass `{0}` (known: object-get, data-args, scan-to-lookup, alias)")]
+#[error("unknown pass `{0}` (known: object-get, data-args, scan-to-lookup, alias, field-index)")]
 pub struct UnknownPass(pub String);
 
 /// Which passes run, and how much the report explains.
