@@ -66,6 +66,8 @@ pub enum JsonErrorKind {
     ByteOrderMark,
     #[error("empty input")]
     Empty,
+    #[error("object keys longer than 4 GiB in all are not supported")]
+    KeyTooLong,
 }
 
 fn describe_byte(b: u8) -> String {
@@ -356,12 +358,36 @@ struct Frame {
 struct Member {
     /// Output offset of the key's opening quote.
     start: usize,
-    /// Location of the decoded key: when the key has no escapes, its output
-    /// offset (its raw text is its decoded text, and is copied verbatim),
-    /// else its offset in the decoded-key buffer.
-    key_start: usize,
-    key_len: usize,
-    in_buf: bool,
+    /// Length of the decoded key.
+    key_len: u32,
+    /// When the key has escapes, the offset of its decoded text in the
+    /// decoded-key buffer; else `NOT_IN_BUF` (its raw text, at output offset
+    /// `start + 1`, is its decoded text). 16 bytes a member: a 100,000-member
+    /// object (a rules table keyed by id) costs 1.6 MB while it is open.
+    buf_off: u32,
+}
+
+const NOT_IN_BUF: u32 = u32::MAX;
+
+impl Member {
+    #[inline]
+    fn in_buf(&self) -> bool {
+        self.buf_off != NOT_IN_BUF
+    }
+
+    #[inline]
+    fn key_start(&self) -> usize {
+        if self.in_buf() {
+            self.buf_off as usize
+        } else {
+            self.start + 1
+        }
+    }
+
+    #[inline]
+    fn key_len(&self) -> usize {
+        self.key_len as usize
+    }
 }
 
 /// The members of a just-closed object, with what is needed to compare keys.
@@ -382,31 +408,32 @@ impl ObjectKeys<'_> {
     #[inline]
     fn key(&self, k: usize) -> &[u8] {
         let m = &self.members[k];
-        let (src, at) = if m.in_buf {
-            (self.decoded, m.key_start)
-        } else if m.key_start < self.output.len() {
-            (self.output, m.key_start)
+        let ks = m.key_start();
+        let (src, at) = if m.in_buf() {
+            (self.decoded, ks)
+        } else if ks < self.output.len() {
+            (self.output, ks)
         } else {
-            (self.pending, m.key_start - self.output.len())
+            (self.pending, ks - self.output.len())
         };
-        &src[at..at + m.key_len]
+        &src[at..at + m.key_len()]
     }
 
     #[inline]
     fn same(&self, x: usize, y: usize) -> bool {
-        let len = self.members[x].key_len;
+        let len = self.members[x].key_len();
         self.hashes[x] == self.hashes[y]
-            && len == self.members[y].key_len
+            && len == self.members[y].key_len()
             && (len <= 8 || self.key(x) == self.key(y))
     }
 
     /// A total order consistent with key equality (not the byte order of
     /// keys; it only serves to group equal keys).
     fn cmp(&self, x: usize, y: usize) -> Ordering {
-        let len = self.members[x].key_len;
+        let len = self.members[x].key_len();
         self.hashes[x]
             .cmp(&self.hashes[y])
-            .then(len.cmp(&self.members[y].key_len))
+            .then(len.cmp(&self.members[y].key_len()))
             .then_with(|| {
                 if len <= 8 {
                     Ordering::Equal
@@ -761,19 +788,22 @@ fn object_key<S: Sink, N: Newlines>(
         // Go compares map keys after unquoting, so "a" and "\u0061" collide.
         let ks = keybuf.len();
         decode_into(inner, keybuf);
+        let too_long = || RawErr::new(i, JsonErrorKind::KeyTooLong);
         let member = Member {
             start,
-            key_start: ks,
-            key_len: keybuf.len() - ks,
-            in_buf: true,
+            key_len: u32::try_from(keybuf.len() - ks).map_err(|_| too_long())?,
+            buf_off: u32::try_from(ks)
+                .ok()
+                .filter(|&o| o != NOT_IN_BUF)
+                .ok_or_else(too_long)?,
         };
         (member, key_hash(&keybuf[ks..]))
     } else {
         let member = Member {
             start,
-            key_start: start + 1,
-            key_len: inner.len(),
-            in_buf: false,
+            key_len: u32::try_from(inner.len())
+                .map_err(|_| RawErr::new(i, JsonErrorKind::KeyTooLong))?,
+            buf_off: NOT_IN_BUF,
         };
         (member, key_hash(inner))
     };
