@@ -192,6 +192,10 @@ struct OptimizeArgs {
     /// With entrypoints: drop every data document no entrypoint can read.
     #[arg(long)]
     prune_data: bool,
+    /// With entrypoints: smallest duplicate data document (compact bytes) dedup considers;
+    /// 0 turns dedup off.
+    #[arg(long, value_name = "N")]
+    dedup_min_bytes: Option<usize>,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -329,6 +333,7 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
         }
     }
     opts.prune_data = a.prune_data;
+    opts.dedup_min_bytes = a.dedup_min_bytes;
     if let Err(e) = opts.sign.validate() {
         eprintln!("regopt: {e}");
         return Ok(exit::USAGE);
