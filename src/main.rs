@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Read a bundle, optimize it, write the result (atomically).
-    Optimize(OptimizeArgs),
+    Optimize(Box<OptimizeArgs>),
     /// Show what a bundle holds: manifest, files, largest and duplicate data.
     Inspect(InspectArgs),
     /// List every costly data access in the bundle's policies (for CI).
@@ -245,7 +245,7 @@ struct Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Optimize(a) => run_optimize(a),
+        Command::Optimize(a) => run_optimize(*a),
         Command::Inspect(a) => run_inspect(a),
         Command::Check(a) => run_check(a),
         Command::Verify(a) => cmd_verify_serve::run_verify(a),
