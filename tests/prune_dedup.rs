@@ -657,6 +657,63 @@ pick := data.stores[input.root][input.key]
         expect_pruned: true,
         expect_dedup: false,
     });
+    // 5. Many forms: package read as a whole, object.get, comprehensions, every, ref heads,
+    // keys needing brackets, a copy under a package path.
+    let dup = obj(&mut rng, 15, "d");
+    let data = json!({
+        "cfg": {"a": {"b": 7}, "c": 1},
+        "m": {"k1": 1, "k2": 2},
+        "nums": [3, 4, 5],
+        "odd-key": dup,
+        "q": {"base": {"x": 1}},
+        "r": {"dupe": dup, "small": true},
+        "unused": obj(&mut rng, 10, "u"),
+    });
+    let q = r#"package q
+
+allow if input.x == 1
+"#;
+    let module = r#"package forms
+
+whole := data.q
+
+got := object.get(data.cfg, ["a", "b"], 0)
+
+keys := {k | some k, _ in data.m}
+
+all_small if every n in data.nums { n < input.limit }
+
+by.name[k] := v if some k, v in data.m
+
+first := data["odd-key"][input.k].label
+
+second := data.r.dupe[input.k].level
+"#;
+    out.push(Shape {
+        name: "forms",
+        files: vec![
+            ("forms.rego".into(), module.as_bytes().to_vec()),
+            ("q.rego".into(), q.as_bytes().to_vec()),
+            ("data.json".into(), data.to_string().into_bytes()),
+        ],
+        entrypoints: vec![
+            "forms/whole",
+            "forms/got",
+            "forms/keys",
+            "forms/all_small",
+            "forms/by",
+            "forms/first",
+            "forms/second",
+        ],
+        inputs: vec![
+            r#"{"x":1,"limit":10,"k":"d3"}"#.into(),
+            r#"{"x":2,"limit":4,"k":"d14"}"#.into(),
+            r#"{"k":"zz"}"#.into(),
+            "__none__".into(),
+        ],
+        expect_pruned: true,
+        expect_dedup: true,
+    });
     out
 }
 
@@ -863,4 +920,72 @@ fn data_file_kinds_untouched_without_world() {
     let (b, _) = optimize(&f, &[], false);
     assert_eq!(text(&b, "data.json"), r#"{"a":1,"b":2}"#);
     assert!(b.files.iter().any(|f| f.kind == FileKind::Module));
+}
+
+#[test]
+fn cli_flags_summary_and_report() {
+    let dir = common::temp_dir();
+    let input = dir.path().join("in");
+    let d = big(9);
+    write_files(
+        &input,
+        &files(&[
+            (
+                "p/p.rego",
+                "package p\nallow if data.a[input.k]\nb := data.c[input.k]\n",
+            ),
+            (
+                "data.json",
+                &format!(r#"{{"a":{{"x":1}},"b":2,"c":{d},"e":{d}}}"#),
+            ),
+        ]),
+    );
+    let out = dir.path().join("out");
+    let report = dir.path().join("report.json");
+    let run = std::process::Command::new(common::regopt_bin())
+        .args(["optimize"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "-e",
+            "p/allow",
+            "-e",
+            "data.p.b",
+            "--prune-data",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("prune: 2 of 2 rules reachable, 1 document(s) dropped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dedup: 1 group(s) of identical documents, 1 copy(ies) removed"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    // data.e went in dedup (nothing read it), data.b in pruning.
+    assert_eq!(r["prune"]["dropped"], json!(["data.b"]));
+    assert_eq!(r["dedup"]["rewritten"][0]["path"], "data.e");
+    assert_eq!(
+        r["world"]["entrypoints"],
+        json!(["data.p.allow", "data.p.b"])
+    );
+    // 0 turns dedup off.
+    let out2 = dir.path().join("out2");
+    let run = std::process::Command::new(common::regopt_bin())
+        .args(["optimize"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out2)
+        .args(["-e", "p/allow", "--dedup-min-bytes", "0"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("dedup:"));
 }
