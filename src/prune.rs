@@ -206,6 +206,18 @@ pub fn run(bundle: &mut Bundle, modules: &[ModuleSource], world: &ClosedWorld) -
         report.bytes_after = report.bytes_before;
         return report;
     }
+    if let Some(e) = world
+        .entrypoints
+        .iter()
+        .find(|e| !names_something(bundle, &parsed, e))
+    {
+        report.refused = Some(format!(
+            "entrypoint {} names no rule and no data (a typo?); no data was pruned",
+            ast::render_data_path(e)
+        ));
+        report.bytes_after = report.bytes_before;
+        return report;
+    }
     let (kept, reached, total) = closure(&parsed, &world.entrypoints);
     report.rules_reached = reached;
     report.rules_total = total;
@@ -241,6 +253,35 @@ pub fn run(bundle: &mut Bundle, modules: &[ModuleSource], world: &ClosedWorld) -
     report.bytes_after = json_bytes(bundle);
     report.bytes_saved = report.bytes_before.saturating_sub(report.bytes_after);
     report
+}
+
+/// Whether some rule's path or some data overlaps entrypoint `e`.
+fn names_something(bundle: &Bundle, parsed: &[ParsedModule], e: &[String]) -> bool {
+    let rule = parsed.iter().any(|m| {
+        m.module
+            .policy
+            .iter()
+            .any(|r| refs::overlaps(&refs::rule_path(m, r), e))
+    });
+    rule || bundle.files.iter().any(|f| {
+        let mount = f.data_segments();
+        if !refs::overlaps(&mount, e) {
+            return false;
+        }
+        if mount.len() >= e.len() {
+            return true;
+        }
+        let Some(mut v) = f.data_value() else {
+            return false;
+        };
+        for seg in &e[mount.len()..] {
+            match v.get(seg) {
+                Some(x) => v = x,
+                None => return false,
+            }
+        }
+        true
+    })
 }
 
 /// Bytes of the `data.json` files as they will be written.

@@ -239,6 +239,21 @@ fn unparsable_module_refuses_pruning() {
 }
 
 #[test]
+fn an_entrypoint_naming_nothing_refuses_pruning() {
+    let f = files(&[
+        ("p.rego", "package p\nallow if data.a\n"),
+        ("data.json", r#"{"a":1,"b":2}"#),
+    ]);
+    let (b, r) = optimize(&f, &["p/allow", "p/alow"], true);
+    assert_eq!(text(&b, "data.json"), r#"{"a":1,"b":2}"#);
+    let why = r.prune.unwrap().refused.unwrap();
+    assert!(
+        why.contains("entrypoint data.p.alow names no rule and no data"),
+        "{why}"
+    );
+}
+
+#[test]
 fn no_entrypoints_prunes_nothing() {
     let f = files(&[
         ("p.rego", "package p\nallow if data.a\n"),
