@@ -81,17 +81,17 @@ pub struct DedupDecline {
 
 /// How a reference reaches `data`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Via {
+pub(crate) enum Via {
     Data,
     Import(String),
     RuleName,
 }
 
 /// One reference chain of a rule, resolved to a data path.
-struct Use<'a> {
-    expr: &'a Expr,
-    path: DataPath,
-    via: Via,
+pub(crate) struct Use<'a> {
+    pub(crate) expr: &'a Expr,
+    pub(crate) path: DataPath,
+    pub(crate) via: Via,
 }
 
 /// Resolve a static prefix as [`refs::rule_reads`] does.
@@ -129,7 +129,7 @@ fn chain_links(e: &Expr, out: &mut HashSet<(u32, u32)>) {
 
 /// Every reference chain of `rule` that resolves to data (the same chains
 /// [`refs::rule_reads`] reads), and every `with` target resolved to data.
-fn rule_uses<'a>(
+pub(crate) fn rule_uses<'a>(
     m: &'a ParsedModule,
     rules: &PackageRules,
     rule: &'a Rule,

@@ -25,6 +25,7 @@ use crate::passes::{self, ClosedWorld};
 use crate::rego::ast;
 use crate::rego::refs::{self, DataPath, PackageRules};
 use crate::rego::{ModuleSource, ParsedModule};
+use regorus::unstable::Expr;
 
 /// How many dropped paths the report lists (the count covers all).
 pub const MAX_LISTED: usize = 100;
@@ -37,7 +38,8 @@ pub struct PruneReport {
     /// Rules reached from the entrypoints, of all rules.
     pub rules_reached: usize,
     pub rules_total: usize,
-    /// Number of data paths kept (reads of reached rules, entrypoints, rule paths).
+    /// Number of read patterns kept (reads of reached rules with dynamic segments as
+    /// wildcards, entrypoints, rule paths).
     pub kept_paths: usize,
     /// The topmost dropped documents, as Rego references (at most [`MAX_LISTED`]).
     pub dropped: Vec<String>,
@@ -139,22 +141,8 @@ pub(crate) fn has_extension(set: &BTreeSet<DataPath>, p: &[String]) -> bool {
         .any(|k| k.len() > p.len())
 }
 
-/// The decision for pruning against the kept paths.
-fn prune_action(kept: &BTreeSet<DataPath>, p: &[String]) -> Action {
-    if (0..=p.len()).any(|i| kept.contains(&p[..i])) {
-        Action::Keep
-    } else if has_extension(kept, p) {
-        Action::Descend
-    } else {
-        Action::Drop
-    }
-}
-
-/// The data paths the entrypoints may read: (kept paths, rules reached, rules in total).
-pub fn closure(
-    parsed: &[ParsedModule],
-    entrypoints: &[DataPath],
-) -> (BTreeSet<DataPath>, usize, usize) {
+/// The data paths the entrypoints may read.
+pub fn closure(parsed: &[ParsedModule], entrypoints: &[DataPath]) -> Closure {
     let rules = PackageRules::build(parsed);
     let mut all: Vec<(DataPath, &ParsedModule, &regorus::unstable::Rule)> = Vec::new();
     for m in parsed {
@@ -188,7 +176,123 @@ pub fn closure(
     for (defined, _, _) in &all {
         kept.insert(defined.clone());
     }
-    (kept, n_reached, all.len())
+    let mut patterns: BTreeSet<Pattern> = BTreeSet::new();
+    for e in entrypoints {
+        patterns.insert(e.iter().cloned().map(Some).collect());
+    }
+    for (i, (defined, m, rule)) in all.iter().enumerate() {
+        patterns.insert(defined.iter().cloned().map(Some).collect());
+        if !reached[i] {
+            continue;
+        }
+        let (uses, withs) = crate::dedup::rule_uses(m, &rules, rule);
+        for u in uses {
+            patterns.insert(use_pattern(u.expr, &u.path));
+        }
+        for w in withs {
+            patterns.insert(w.into_iter().map(Some).collect());
+        }
+    }
+    Closure {
+        kept,
+        patterns: Patterns::new(patterns),
+        reached: n_reached,
+        total: all.len(),
+    }
+}
+
+/// A data path with wildcards (`None`) where a reference indexes dynamically.
+pub type Pattern = Vec<Option<String>>;
+
+/// The segments of a reference chain after its root (`None` for a dynamic index).
+fn chain_segments(e: &Expr) -> Vec<Option<String>> {
+    match e {
+        Expr::RefDot { refr, field, .. } => {
+            let mut v = chain_segments(refr);
+            v.push(Some(field.0.text().to_string()));
+            v
+        }
+        Expr::RefBrack { refr, index, .. } => {
+            let mut v = chain_segments(refr);
+            v.push(ast::string_lit(index));
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The full pattern a reference reads: its resolved static prefix, then every further segment
+/// (`data.users[x].name` reads `users.*.name`; `data.users[x]` reads `users.*` whole).
+fn use_pattern(e: &Expr, resolved: &[String]) -> Pattern {
+    let static_len = ast::static_prefix(e).len().saturating_sub(1);
+    let segs = chain_segments(e);
+    let mut p: Pattern = resolved.iter().cloned().map(Some).collect();
+    p.extend(segs.into_iter().skip(static_len));
+    p
+}
+
+/// Read patterns, bucketed by their first segment.
+#[derive(Debug, Default)]
+pub struct Patterns {
+    by_first: std::collections::HashMap<String, Vec<Pattern>>,
+    /// Patterns starting with a wildcard, and the empty pattern (all of `data`).
+    other: Vec<Pattern>,
+    count: usize,
+}
+
+impl Patterns {
+    fn new(all: BTreeSet<Pattern>) -> Self {
+        let mut out = Patterns {
+            count: all.len(),
+            ..Patterns::default()
+        };
+        for p in all {
+            match p.first() {
+                Some(Some(f)) => out.by_first.entry(f.clone()).or_default().push(p),
+                _ => out.other.push(p),
+            }
+        }
+        out
+    }
+
+    /// Keep when a pattern matches a prefix of `p`; descend when `p` matches a proper prefix
+    /// of a pattern; else drop.
+    fn action(&self, p: &[String]) -> Action {
+        let bucket = p.first().and_then(|f| self.by_first.get(f));
+        let mut descend = false;
+        for pat in self.other.iter().chain(bucket.into_iter().flatten()) {
+            let n = pat.len().min(p.len());
+            let matches = pat[..n]
+                .iter()
+                .zip(&p[..n])
+                .all(|(a, b)| a.as_deref().is_none_or(|a| a == b));
+            if !matches {
+                continue;
+            }
+            if pat.len() <= p.len() {
+                return Action::Keep;
+            }
+            descend = true;
+        }
+        if p.is_empty() && !self.by_first.is_empty() {
+            descend = true;
+        }
+        if descend {
+            Action::Descend
+        } else {
+            Action::Drop
+        }
+    }
+}
+
+/// What the entrypoints may read.
+pub struct Closure {
+    /// Static prefixes of every read of a reached rule, entrypoints and rule paths.
+    pub kept: BTreeSet<DataPath>,
+    /// The same reads with their dynamic segments as wildcards (field-level pruning).
+    pub patterns: Patterns,
+    pub reached: usize,
+    pub total: usize,
 }
 
 /// Prune the bundle's data against the closure of `world`'s entrypoints, reading the modules
@@ -218,11 +322,11 @@ pub fn run(bundle: &mut Bundle, modules: &[ModuleSource], world: &ClosedWorld) -
         report.bytes_after = report.bytes_before;
         return report;
     }
-    let (kept, reached, total) = closure(&parsed, &world.entrypoints);
-    report.rules_reached = reached;
-    report.rules_total = total;
-    report.kept_paths = kept.len();
-    let decide = |p: &[String]| prune_action(&kept, p);
+    let c = closure(&parsed, &world.entrypoints);
+    report.rules_reached = c.reached;
+    report.rules_total = c.total;
+    report.kept_paths = c.patterns.count;
+    let decide = |p: &[String]| c.patterns.action(p);
     let mut dropped_all: Vec<DataPath> = Vec::new();
     for f in bundle.files.iter_mut() {
         if !matches!(f.kind, FileKind::DataJson | FileKind::DataYaml) {
@@ -305,9 +409,13 @@ mod tests {
     }
 
     fn run_filter(doc: &str, kept: &[&str]) -> (String, Vec<String>) {
-        let kept: BTreeSet<DataPath> = kept.iter().map(|k| p(k)).collect();
+        let kept: BTreeSet<Pattern> = kept
+            .iter()
+            .map(|k| p(k).into_iter().map(|s| (s != "*").then_some(s)).collect())
+            .collect();
+        let kept = Patterns::new(kept);
         let v = RawValue::new_unchecked(doc.as_bytes());
-        match filter_file(v, &[], &|x| prune_action(&kept, x)) {
+        match filter_file(v, &[], &|x| kept.action(x)) {
             None => (doc.to_string(), Vec::new()),
             Some((b, d)) => (
                 String::from_utf8(b).unwrap(),
@@ -327,5 +435,22 @@ mod tests {
         );
         assert_eq!(run_filter(doc, &[""]).0, doc);
         assert_eq!(run_filter(doc, &["zz"]).0, "{}");
+    }
+
+    #[test]
+    fn wildcards_keep_only_the_fields_read() {
+        let doc = r#"{"u":{"a":{"n":1,"e":"x"},"b":{"e":"y"},"c":"s","d":[1]},"v":1}"#;
+        assert_eq!(
+            run_filter(doc, &["u.*.n"]).0,
+            r#"{"u":{"a":{"n":1},"b":{},"c":"s","d":[1]}}"#
+        );
+        assert_eq!(
+            run_filter(doc, &["u.*"]).0,
+            r#"{"u":{"a":{"n":1,"e":"x"},"b":{"e":"y"},"c":"s","d":[1]}}"#
+        );
+        assert_eq!(
+            run_filter(doc, &["*.a"]).0,
+            r#"{"u":{"a":{"n":1,"e":"x"}},"v":1}"#
+        );
     }
 }

@@ -66,7 +66,7 @@ fn dropped(r: &Report) -> Vec<String> {
 // Pruning
 
 #[test]
-fn dynamic_ref_keeps_the_whole_static_prefix() {
+fn dynamic_ref_keeps_the_fields_read_below_it() {
     let f = files(&[
         (
             "p.rego",
@@ -78,13 +78,41 @@ fn dynamic_ref_keeps_the_whole_static_prefix() {
         ),
     ]);
     let (b, r) = optimize(&f, &["p/allow"], true);
+    // Field-level: every use of an element of data.roles reads `.admin` only.
     assert_eq!(
         text(&b, "data.json"),
-        r#"{"roles":{"a":{"admin":true,"n":1.50},"b":{"admin":false}}}"#
+        r#"{"roles":{"a":{"admin":true},"b":{"admin":false}}}"#
     );
-    assert_eq!(dropped(&r), vec!["data.other", "data.unused"]);
+    assert_eq!(
+        dropped(&r),
+        vec!["data.other", "data.roles.a.n", "data.unused"]
+    );
     let p = r.prune.unwrap();
     assert!(p.bytes_saved > 0 && p.bytes_after + p.bytes_saved == p.bytes_before);
+}
+
+#[test]
+fn an_element_used_whole_is_kept_whole() {
+    for rule in [
+        "allow if { r := data.roles[input.r]; r.admin }",
+        "allow if { some r in data.roles; r.admin }",
+        "allow if data.roles[input.r].admin\nn := count(data.roles[_])",
+        "allow if data.roles[input.r][input.f]",
+    ] {
+        let f = files(&[
+            ("p.rego", &format!("package p\n{rule}\n")),
+            (
+                "data.json",
+                r#"{"roles":{"a":{"admin":true,"n":1.50},"b":{"admin":false}},"z":1}"#,
+            ),
+        ]);
+        let (b, _) = optimize(&f, &["p"], true);
+        assert_eq!(
+            text(&b, "data.json"),
+            r#"{"roles":{"a":{"admin":true,"n":1.50},"b":{"admin":false}}}"#,
+            "{rule}"
+        );
+    }
 }
 
 #[test]
@@ -728,6 +756,60 @@ second := data.r.dupe[input.k].level
         ],
         expect_pruned: true,
         expect_dedup: true,
+    });
+    // 6. Field-level pruning: elements read through known fields only, with elements that are
+    // not objects, lack the field, or sit under number-like keys.
+    const ROLES: [&str; 3] = ["admin", "dev", "ops"];
+    let mut users = serde_json::Map::new();
+    for i in 0..30 {
+        users.insert(
+            format!("{i}"),
+            json!({"name": format!("n{i}"), "role": ROLES[i % 3],
+                   "email": format!("u{i}@x"), "bio": "x".repeat(20)}),
+        );
+    }
+    users.insert("weird".into(), json!("not an object"));
+    users.insert("empty".into(), json!({}));
+    users.insert("arr".into(), json!([{"role": "admin"}]));
+    let data = json!({"users": users, "teams": {"t1": {"lead": "0", "size": 3, "x": [1]}}});
+    let module = r#"package fields
+
+admins contains k if data.users[k].role == "admin"
+
+name := data.users[input.id].name
+
+missing if not data.users[input.id].role
+
+by_number := data.users[1].name
+
+lead_name := data.users[data.teams[input.team].lead].name
+
+count_roles := count([r | r := data.users[_].role])
+"#;
+    out.push(Shape {
+        name: "fields",
+        files: vec![
+            ("fields.rego".into(), module.as_bytes().to_vec()),
+            ("data.json".into(), data.to_string().into_bytes()),
+        ],
+        entrypoints: vec![
+            "fields/admins",
+            "fields/name",
+            "fields/missing",
+            "fields/by_number",
+            "fields/lead_name",
+            "fields/count_roles",
+        ],
+        inputs: vec![
+            r#"{"id":"3","team":"t1"}"#.into(),
+            r#"{"id":"weird"}"#.into(),
+            r#"{"id":"empty"}"#.into(),
+            r#"{"id":"arr"}"#.into(),
+            r#"{"id":3}"#.into(),
+            "__none__".into(),
+        ],
+        expect_pruned: true,
+        expect_dedup: false,
     });
     out
 }
