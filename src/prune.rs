@@ -8,9 +8,12 @@
 //! reads) joins the worklist. Kept are the paths of the worklist plus the path of every rule
 //! (base data at a rule's path decides whether OPA loads the bundle at all, so it stays).
 //!
-//! A data document at path `p` is kept whole when a kept path is a prefix of `p`, descended
-//! into when `p` is a proper prefix of a kept path (only objects are; anything else is kept
-//! whole), and dropped otherwise. Kept members are copied byte for byte (key and value text as
+//! For the data itself each reference of a reached rule counts with its full pattern, dynamic
+//! segments as wildcards (`data.users[x].name` reads `users.*.name`: field-level pruning; a
+//! reference stopping at an element, `data.users[x]`, keeps elements whole). A data document at
+//! path `p` is kept whole when a kept pattern matches a prefix of `p`, descended into when `p`
+//! matches a proper prefix of a kept pattern (only objects are; anything else is kept whole),
+//! and dropped otherwise. Kept members are copied byte for byte (key and value text as
 //! written). Files are never deleted: one whose content is all dropped holds `{}`. A `data.yaml`
 //! file is kept whole (regopt writes YAML byte for byte), and a note says so. Nothing is pruned
 //! when a module could not be parsed.
