@@ -55,7 +55,7 @@ pub struct DedupReport {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DedupGroup {
     pub sha256: String,
-    /// Compact bytes of the first copy.
+    /// Bytes of one copy (canonical JSON: compact, keys sorted).
     pub bytes: u64,
     /// Every copy, in path order.
     pub paths: Vec<String>,
@@ -199,28 +199,48 @@ fn find_copies(
     min_bytes: usize,
     reserved: Option<&[String]>,
 ) -> BTreeMap<[u8; 32], Vec<Copy>> {
-    let mut by_hash: BTreeMap<[u8; 32], Vec<Copy>> = BTreeMap::new();
-    let mut canon = Vec::new();
-    for (fi, f) in bundle.files.iter().enumerate() {
-        if !matches!(f.kind, FileKind::DataJson | FileKind::DataYaml) {
-            continue;
-        }
-        let Some(root) = f.data_value() else { continue };
-        let mut stack: Vec<(DataPath, RawValue<'_>)> = vec![(f.data_segments(), root)];
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    // The canonical form of a document holds the canonical form of each of its members
+    // verbatim: canonicalize each file once and compare subtrees of that.
+    let canons: Vec<Option<Vec<u8>>> = bundle
+        .files
+        .iter()
+        .map(|f| {
+            if !matches!(f.kind, FileKind::DataJson | FileKind::DataYaml) {
+                return None;
+            }
+            let original = f.data_value()?;
+            let mut canon = Vec::with_capacity(original.as_bytes().len());
+            json::to_canonical(original, &mut canon);
+            Some(canon)
+        })
+        .collect();
+    // A cheap hash first (sha256 is slow without CPU support); equal bytes are confirmed below.
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut buckets: HashMap<(usize, u64), Vec<(&[u8], Copy)>> = HashMap::new();
+    for (fi, canon) in canons.iter().enumerate() {
+        let Some(canon) = canon else { continue };
+        let root = RawValue::new_unchecked(canon);
+        let mut stack: Vec<(DataPath, RawValue<'_>)> =
+            vec![(bundle.files[fi].data_segments(), root)];
         while let Some((path, v)) = stack.pop() {
             if v.as_bytes().len() < min_bytes || reserved.is_some_and(|r| path.starts_with(r)) {
                 continue;
             }
             // Documents holding the reserved path are descended into, never candidates.
             if !path.is_empty() && !reserved.is_some_and(|r| refs::overlaps(r, &path)) {
-                canon.clear();
-                json::to_canonical(v, &mut canon);
-                let h: [u8; 32] = Sha256::digest(&canon).into();
-                by_hash.entry(h).or_default().push(Copy {
-                    path: path.clone(),
-                    file: fi,
-                    bytes: v.as_bytes().len() as u64,
-                });
+                let b = v.as_bytes();
+                buckets
+                    .entry((b.len(), hasher.hash_one(b)))
+                    .or_default()
+                    .push((
+                        b,
+                        Copy {
+                            path: path.clone(),
+                            file: fi,
+                            bytes: b.len() as u64,
+                        },
+                    ));
             }
             if v.kind() == Kind::Object {
                 for (k, member) in v.members() {
@@ -231,7 +251,24 @@ fn find_copies(
             }
         }
     }
-    by_hash.retain(|_, v| v.len() > 1);
+    let mut by_hash: BTreeMap<[u8; 32], Vec<Copy>> = BTreeMap::new();
+    for (_, bucket) in buckets {
+        if bucket.len() < 2 {
+            continue;
+        }
+        let mut exact: Vec<(&[u8], Vec<Copy>)> = Vec::new();
+        for (b, c) in bucket {
+            match exact.iter_mut().find(|(x, _)| *x == b) {
+                Some((_, cs)) => cs.push(c),
+                None => exact.push((b, vec![c])),
+            }
+        }
+        for (b, cs) in exact {
+            if cs.len() > 1 {
+                by_hash.insert(Sha256::digest(b).into(), cs);
+            }
+        }
+    }
     by_hash
 }
 

@@ -234,13 +234,19 @@ fn use_pattern(e: &Expr, resolved: &[String]) -> Pattern {
     p
 }
 
-/// Read patterns, bucketed by their first segment.
+/// Read patterns as a trie (wildcard edges for dynamic segments).
 #[derive(Debug, Default)]
 pub struct Patterns {
-    by_first: std::collections::HashMap<String, Vec<Pattern>>,
-    /// Patterns starting with a wildcard, and the empty pattern (all of `data`).
-    other: Vec<Pattern>,
+    root: Node,
     count: usize,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    /// A pattern ends here.
+    terminal: bool,
+    children: std::collections::HashMap<String, Node>,
+    any: Option<Box<Node>>,
 }
 
 impl Patterns {
@@ -250,10 +256,14 @@ impl Patterns {
             ..Patterns::default()
         };
         for p in all {
-            match p.first() {
-                Some(Some(f)) => out.by_first.entry(f.clone()).or_default().push(p),
-                _ => out.other.push(p),
+            let mut n = &mut out.root;
+            for seg in p {
+                n = match seg {
+                    Some(s) => n.children.entry(s).or_default(),
+                    None => n.any.get_or_insert_with(Box::default),
+                };
             }
+            n.terminal = true;
         }
         out
     }
@@ -261,30 +271,25 @@ impl Patterns {
     /// Keep when a pattern matches a prefix of `p`; descend when `p` matches a proper prefix
     /// of a pattern; else drop.
     fn action(&self, p: &[String]) -> Action {
-        let bucket = p.first().and_then(|f| self.by_first.get(f));
-        let mut descend = false;
-        for pat in self.other.iter().chain(bucket.into_iter().flatten()) {
-            let n = pat.len().min(p.len());
-            let matches = pat[..n]
-                .iter()
-                .zip(&p[..n])
-                .all(|(a, b)| a.as_deref().is_none_or(|a| a == b));
-            if !matches {
-                continue;
+        if self.root.terminal {
+            return Action::Keep;
+        }
+        let mut current: Vec<&Node> = vec![&self.root];
+        for seg in p {
+            let mut next: Vec<&Node> = Vec::new();
+            for n in current {
+                next.extend(n.children.get(seg));
+                next.extend(n.any.as_deref());
             }
-            if pat.len() <= p.len() {
+            if next.iter().any(|n| n.terminal) {
                 return Action::Keep;
             }
-            descend = true;
+            if next.is_empty() {
+                return Action::Drop;
+            }
+            current = next;
         }
-        if p.is_empty() && !self.by_first.is_empty() {
-            descend = true;
-        }
-        if descend {
-            Action::Descend
-        } else {
-            Action::Drop
-        }
+        Action::Descend
     }
 }
 
@@ -350,8 +355,12 @@ pub fn run(bundle: &mut Bundle, modules: &[ModuleSource], world: &ClosedWorld) -
         f.compact_json = None;
         dropped_all.extend(dropped);
     }
-    dropped_all.sort();
     report.dropped_count = dropped_all.len();
+    if dropped_all.len() > MAX_LISTED {
+        dropped_all.select_nth_unstable(MAX_LISTED);
+        dropped_all.truncate(MAX_LISTED);
+    }
+    dropped_all.sort();
     report.dropped = dropped_all
         .iter()
         .take(MAX_LISTED)
