@@ -217,7 +217,9 @@ fn find_copies(
         .collect();
     // A cheap hash first (sha256 is slow without CPU support); equal bytes are confirmed below.
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let mut buckets: HashMap<(usize, u64), Vec<(&[u8], Copy)>> = HashMap::new();
+    // (length, hash) → (canonical bytes, copy)
+    type Buckets<'c> = HashMap<(usize, u64), Vec<(&'c [u8], Copy)>>;
+    let mut buckets: Buckets<'_> = HashMap::new();
     for (fi, canon) in canons.iter().enumerate() {
         let Some(canon) = canon else { continue };
         let root = RawValue::new_unchecked(canon);
