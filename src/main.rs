@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Read a bundle, optimize it, write the result (atomically).
-    Optimize(OptimizeArgs),
+    Optimize(Box<OptimizeArgs>),
     /// Show what a bundle holds: manifest, files, largest and duplicate data.
     Inspect(InspectArgs),
     /// List every costly data access in the bundle's policies (for CI).
@@ -192,6 +192,10 @@ struct OptimizeArgs {
     /// With entrypoints: drop every data document no entrypoint can read.
     #[arg(long)]
     prune_data: bool,
+    /// With entrypoints: smallest duplicate data document (compact bytes) dedup considers;
+    /// 0 turns dedup off.
+    #[arg(long, value_name = "N")]
+    dedup_min_bytes: Option<usize>,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -241,7 +245,7 @@ struct Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Optimize(a) => run_optimize(a),
+        Command::Optimize(a) => run_optimize(*a),
         Command::Inspect(a) => run_inspect(a),
         Command::Check(a) => run_check(a),
         Command::Verify(a) => cmd_verify_serve::run_verify(a),
@@ -329,6 +333,7 @@ fn run_optimize(a: OptimizeArgs) -> Result<i32, Failure> {
         }
     }
     opts.prune_data = a.prune_data;
+    opts.dedup_min_bytes = a.dedup_min_bytes;
     if let Err(e) = opts.sign.validate() {
         eprintln!("regopt: {e}");
         return Ok(exit::USAGE);

@@ -33,6 +33,9 @@ pub struct OptimizeOptions {
     pub entrypoints: Vec<Vec<String>>,
     /// `--prune-data`: with entrypoints, drop data no entrypoint can read.
     pub prune_data: bool,
+    /// `--dedup-min-bytes`: with entrypoints, smallest duplicate document (compact bytes) that
+    /// dedup considers; None: [`crate::dedup::DEFAULT_MIN_BYTES`], `Some(0)`: no dedup.
+    pub dedup_min_bytes: Option<usize>,
 }
 
 /// Optimize a bundle in memory. Returns the report; `bundle` is changed in place.
@@ -58,7 +61,15 @@ pub fn optimize_bundle(bundle: &mut Bundle, opts: &OptimizeOptions) -> Result<Re
         &mut report,
     )?;
     if let (Some(v), Some(original)) = (&opts.verify, &original) {
-        crate::verify::verify_step(original, bundle, v, &mut report)?;
+        // In a closed world only the entrypoints are queried (pruned data is visible elsewhere).
+        let mut v = v.clone();
+        if let (Some(w), true) = (
+            &report.world,
+            v.entrypoints.is_empty() && v.queries.is_empty(),
+        ) {
+            v.entrypoints = w.entrypoints.clone();
+        }
+        crate::verify::verify_step(original, bundle, &v, &mut report)?;
     }
     report.record_sizes(bundle);
     Ok(report)
@@ -156,6 +167,17 @@ fn run_passes(
     if let Some(Ok(reserved)) = pass_opts.world.as_ref().map(|w| &w.reserved) {
         generated.extend(pass_report.generated.clone());
         crate::world::store_generated(bundle, reserved, &generated);
+    }
+    if let Some(w) = &pass_opts.world {
+        let min = opts
+            .dedup_min_bytes
+            .unwrap_or(crate::dedup::DEFAULT_MIN_BYTES);
+        if min > 0 {
+            report.dedup = Some(crate::dedup::run(bundle, &mut modules, w, min));
+        }
+        if opts.prune_data {
+            report.prune = Some(crate::prune::run(bundle, &modules, w));
+        }
     }
     let mut changed = Vec::new();
     for m in modules {

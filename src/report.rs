@@ -45,6 +45,10 @@ pub struct Report {
     pub timings: Vec<StageTime>,
     /// The closed world declared by entrypoints, if any.
     pub world: Option<WorldReport>,
+    /// Data pruning (`--prune-data` in a closed world).
+    pub prune: Option<crate::prune::PruneReport>,
+    /// Dedup of identical data documents (closed world).
+    pub dedup: Option<crate::dedup::DedupReport>,
 }
 
 /// Entrypoints and the reserved path of a closed-world run.
@@ -119,6 +123,34 @@ impl Report {
         ));
         if let (Some(i), Some(o)) = (self.input_bytes, self.output_bytes) {
             s.push_str(&format!("archive: {i} -> {o} bytes ({})\n", percent(i, o)));
+        }
+        if let Some(p) = &self.prune {
+            match &p.refused {
+                Some(why) => s.push_str(&format!("prune: refused: {why}\n")),
+                None => s.push_str(&format!(
+                    "prune: {} of {} rules reachable, {} document(s) dropped, data {} -> {} bytes ({}){}\n",
+                    p.rules_reached,
+                    p.rules_total,
+                    p.dropped_count,
+                    p.bytes_before,
+                    p.bytes_after,
+                    percent(p.bytes_before, p.bytes_after),
+                    if p.yaml_kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; kept whole (YAML): {}", p.yaml_kept.join(", "))
+                    }
+                )),
+            }
+        }
+        if let Some(d) = self.dedup.as_ref().filter(|d| !d.groups.is_empty()) {
+            s.push_str(&format!(
+                "dedup: {} group(s) of identical documents, {} copy(ies) removed, {} kept, {} bytes saved\n",
+                d.groups.len(),
+                d.rewritten.len(),
+                d.declined.len(),
+                d.bytes_saved
+            ));
         }
         for n in &self.notes {
             s.push_str(&format!("note: {n}\n"));

@@ -1377,6 +1377,14 @@ impl<'a> RawValue<'a> {
         self.members_raw()
     }
 
+    /// Iterate object members as (key exactly as written, without its quotes; value), in
+    /// document order. Empty if not an object. Copying the key text keeps its escapes as they
+    /// were.
+    pub fn members_raw_keys(&self) -> impl Iterator<Item = (&'a [u8], RawValue<'a>)> {
+        let mut it = self.members_raw();
+        std::iter::from_fn(move || it.next_raw().map(|(k, _, v)| (k, v)))
+    }
+
     /// Iterate array elements. Empty if not an array.
     pub fn elements(&self) -> Elements<'a> {
         match self.kind() {

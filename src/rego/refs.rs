@@ -37,7 +37,8 @@ impl PackageRules {
         PackageRules { by_package }
     }
 
-    fn defines(&self, package: &[String], name: &str) -> bool {
+    /// Whether some rule of `package` has the first head segment `name`.
+    pub fn defines(&self, package: &[String], name: &str) -> bool {
         self.by_package
             .get(package)
             .is_some_and(|s| s.contains(name))
