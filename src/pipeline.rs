@@ -140,7 +140,10 @@ fn run_passes(
     }
     let pass_report = {
         let data = BundleData::new(bundle.data_tree()?, bundle.roots());
-        passes::run(&mut modules, &data, &pass_opts)
+        let stage = passes::precompute::run(&mut modules, &data, &pass_opts);
+        let mut r = passes::run(&mut modules, &data, &pass_opts);
+        passes::precompute::merge(stage, &mut r);
+        r
     };
     if let Some(bug) = pass_report.bugs.first() {
         report.notes.push(format!(
