@@ -29,9 +29,6 @@ use crate::rego::{self, BundleFacts, DataView, ModuleSource, ParsedModule, RegoV
 /// Id of the stage (for `--only` / `--skip` and reports).
 pub const ID: &str = "precompute";
 
-/// Largest rendered literal written inline into a module; larger values go to the reserved path.
-pub const INLINE_MAX: usize = 4096;
-
 /// Time regorus may spend evaluating one candidate.
 const EVAL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -149,6 +146,10 @@ impl<'a> Analysis<'a> {
             let m = &modules[mi];
             let rule = &m.module.policy[ri];
             let own = group_path(key);
+            if let Some(v) = self.shadowing(m, rule) {
+                result = Err(v);
+                break;
+            }
             let part = self.scan(m, |f| ast::walk_rule(rule, f), &own);
             match part {
                 Ok(d) => {
@@ -166,6 +167,22 @@ impl<'a> Analysis<'a> {
         let out = result.map(|_| deps);
         self.memo.insert(key.clone(), out.clone());
         out
+    }
+
+    /// A local variable of `rule` named like a rule of its package or an import: OPA scopes it
+    /// locally, regorus may resolve it to the rule (seen: `some u` with a rule `u`).
+    fn shadowing(&self, m: &ParsedModule, rule: &Rule) -> Option<String> {
+        let locals = super::rule_locals(rule);
+        let mut names: Vec<&String> = locals
+            .iter()
+            .filter(|v| {
+                self.facts.package_defines(&m.package, v) || m.imports.iter().any(|i| &i.name == *v)
+            })
+            .collect();
+        names.sort();
+        names.first().map(|v| {
+            format!("the local variable {v} has the name of a rule or import, which regorus may resolve differently from OPA")
+        })
     }
 
     /// Check the nodes `walk` visits in module `m` (a rule or an expression): no input, no
@@ -484,10 +501,6 @@ enum Replacement {
 /// Whether a large value is exactly the base document at `p` (e.g. `{k: v | some k, v in
 /// data.rules}`): then the rule reads that document instead of a stored copy.
 fn same_as_base(v: &Value, data: &dyn DataView, p: &[String]) -> bool {
-    let mut lit = String::new();
-    if render(v, false, &mut lit).is_err() || lit.len() <= INLINE_MAX {
-        return false;
-    }
     data.json_at(p)
         .and_then(|j| Value::from_json_str(&String::from_utf8_lossy(&j)).ok())
         .is_some_and(|b| &b == v)
@@ -502,16 +515,25 @@ fn doc_name(json: &[u8]) -> String {
 /// Variable of the set comprehension that rebuilds a large set from its stored array.
 const SET_VAR: &str = "__regopt_x";
 
-fn replacement(v: &Value, reserved: Result<&[String], &str>) -> Result<Replacement, String> {
-    let mut lit = String::new();
-    render(v, false, &mut lit)?;
-    if lit.len() <= INLINE_MAX {
+/// What replaces a value. OPA's type checker types a reference into base data as `any` but a
+/// literal by its shape (`["a"]` is `array[string]`), so an inlined literal can turn a use that
+/// the original left to evaluation (undefined, or a runtime error) into a compile error that
+/// stops the bundle from loading. So values go to the reserved path, where a reference reads
+/// them typed `any`; a literal is inlined only for rules that are boolean-typed anyway
+/// (`boolean_rule`) — and when there is no reserved path, anything else is declined.
+fn replacement(
+    v: &Value,
+    reserved: Result<&[String], &str>,
+    boolean_rule: bool,
+) -> Result<Replacement, String> {
+    if boolean_rule && matches!(v, Value::Bool(_)) {
+        let mut lit = String::new();
+        render(v, false, &mut lit)?;
         return Ok(Replacement::Literal(lit));
     }
     let reserved = reserved.map_err(|why| {
         format!(
-            "the value is {} bytes as a literal (inline limit {INLINE_MAX}) and there is no reserved path: {why}",
-            lit.len()
+            "an inlined literal would be typed more precisely than the original by OPA's type checker, and there is no reserved path to store the value: {why}"
         )
     })?;
     let (elems, set) = match v {
@@ -533,6 +555,28 @@ fn replacement(v: &Value, reserved: Result<&[String], &str>) -> Result<Replaceme
     Ok(Replacement::Document(name, json, expr))
 }
 
+fn bool_lit(e: &Expr) -> bool {
+    matches!(e, Expr::Bool { .. })
+}
+
+/// Whether every definition of a rule gives a boolean literal (`r if …`, `r := true if …`,
+/// `default r := false`, `else := false`): OPA types it `boolean` either way.
+fn boolean_rule(rules: &[&Rule]) -> bool {
+    rules.iter().all(|r| match r {
+        Rule::Spec { head, bodies, .. } => match head {
+            regorus::unstable::RuleHead::Compr { refr, assign, .. } => {
+                matches!(refr.as_ref(), Expr::Var { .. })
+                    && assign.as_ref().is_none_or(|a| bool_lit(&a.value))
+                    && bodies
+                        .iter()
+                        .all(|b| b.assign.as_ref().is_none_or(|a| bool_lit(&a.value)))
+            }
+            _ => false,
+        },
+        Rule::Default { value, args, .. } => args.is_empty() && bool_lit(value),
+    })
+}
+
 impl Replacement {
     fn text(&self) -> &str {
         match self {
@@ -552,6 +596,8 @@ struct Candidate {
     query: String,
     /// Base documents it reads (transitively).
     base: Vec<DataPath>,
+    /// A rule OPA types `boolean` whatever its bodies (see [`boolean_rule`]).
+    boolean: bool,
 }
 
 enum CandidateKind {
@@ -712,6 +758,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
     let mut declines: Vec<(usize, usize, String)> = Vec::new();
     let mut cands: Vec<Candidate> = Vec::new();
     let mut replaced: HashSet<(usize, usize)> = HashSet::new();
+    let mut rule_declined: HashMap<(usize, usize), String> = HashMap::new();
     let keys: Vec<GroupKey> = an.groups.keys().cloned().collect();
     for key in &keys {
         let defs = an.groups[key].clone();
@@ -775,10 +822,16 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                     },
                     query: show(&path),
                     base: deps.base.into_iter().collect(),
+                    boolean: boolean_rule(&rules),
                 });
             }
             Err(e) if e.is_empty() => {}
-            Err(e) => declines.push((mi, at, e)),
+            Err(e) => {
+                for d in &defs {
+                    rule_declined.insert(*d, e.clone());
+                }
+                declines.push((mi, at, e));
+            }
         }
     }
     // Closed comprehensions in the bodies of rules that stay.
@@ -843,6 +896,8 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                     Err(format!(
                         "the comprehension's variable {v} is also used elsewhere in the rule"
                     ))
+                } else if let Some(v) = an.shadowing(m, rule) {
+                    Err(v)
                 } else {
                     an.scan(m, |f| ast::walk_expr(c, f), &[]).and_then(|deps| {
                         if let Ok(r) = &reserved {
@@ -875,13 +930,15 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                             },
                             query: show(&p),
                             base: deps.base.into_iter().collect(),
+                            boolean: false,
                         });
                     }
                     Err(e) if e.is_empty() => {}
                     Err(e) => {
                         // Only comprehensions that read data are worth a reason.
                         let reads = refs::expr_reads(m, &an.rules, c);
-                        if !reads.is_empty() {
+                        let same_as_rule = rule_declined.get(&(mi, ri)) == Some(&e);
+                        if !reads.is_empty() && !same_as_rule {
                             declines.push((mi, range.0, e));
                         }
                     }
@@ -905,7 +962,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                         return Ok(Replacement::Reference(show(only)));
                     }
                 }
-                replacement(&v, world.reserved())
+                replacement(&v, world.reserved(), c.boolean)
             });
             let rep = match rep {
                 Ok(r) => r,
