@@ -361,6 +361,42 @@ fn declines_inexact_numbers_errors_and_undefined() {
 }
 
 #[test]
+fn case_mapping_needs_ascii_text() {
+    let f = files(
+        &[(
+            "p.rego",
+            "package p\nup := [upper(u) | some u in data.names]\nallow if input.x in up\n",
+        )],
+        json!({"names": ["straße", "abc"]}),
+        None,
+    );
+    let o = optimize(&f, &["p/allow"]);
+    assert!(o.rewrites.is_empty(), "{:?}", o.rewrites);
+    assert!(
+        o.declined("builtin upper agrees with OPA only on ASCII text"),
+        "{:?}",
+        o.declines
+    );
+    let f = files(
+        &[(
+            "p.rego",
+            "package p\nup := [upper(u) | some u in data.names]\nallow if input.x in up\n",
+        )],
+        json!({"names": ["strasse", "abc"]}),
+        None,
+    );
+    let o = optimize(&f, &["p/allow"]);
+    assert_eq!(o.stored("p.rego", "up"), json!(["STRASSE", "ABC"]));
+}
+
+#[test]
+fn constants_are_left_alone() {
+    let o = one("package p\ndefault limit := 10\nsum3 := 1 + 2\nallow if input.n < limit + sum3\n");
+    assert!(o.rewrites.is_empty(), "{:?}", o.rewrites);
+    assert!(!o.declined("limit"), "{:?}", o.declines);
+}
+
+#[test]
 fn open_world_does_nothing() {
     let f = files(
         &[(

@@ -68,6 +68,16 @@ pub const ALLOWLIST: &[&str] = &[
     "set",
 ];
 
+/// Allowlisted builtins that are only exact on ASCII text.
+const ASCII_ONLY: &[&str] = &[
+    "lower",
+    "upper",
+    "trim_space",
+    "trim",
+    "trim_left",
+    "trim_right",
+];
+
 /// A rule group: all rules of a package whose head starts with one name.
 type GroupKey = (Vec<String>, String);
 
@@ -92,6 +102,8 @@ struct Analysis<'a> {
     memo: HashMap<GroupKey, Result<Deps, String>>,
     visiting: HashSet<GroupKey>,
     numbers: HashMap<DataPath, Result<(), String>>,
+    /// Base documents with non-ASCII text.
+    non_ascii: HashSet<DataPath>,
 }
 
 fn group_path(k: &GroupKey) -> DataPath {
@@ -126,6 +138,7 @@ impl<'a> Analysis<'a> {
             memo: HashMap::new(),
             visiting: HashSet::new(),
             numbers: HashMap::new(),
+            non_ascii: HashSet::new(),
         }
     }
 
@@ -328,16 +341,43 @@ impl<'a> Analysis<'a> {
         }
         let r = match self.data.json_at(p) {
             None => Err(format!("the data at {} cannot be read", show(p))),
-            Some(json) => match inexact_number(&json) {
-                Some(n) => Err(format!(
-                    "{} contains the number {n}, which regorus may not represent as OPA does",
-                    show(p)
-                )),
-                None => Ok(()),
-            },
+            Some(json) => {
+                if json.iter().any(|b| !b.is_ascii()) || json.windows(2).any(|w| w == b"\\u") {
+                    self.non_ascii.insert(p.clone());
+                }
+                match inexact_number(&json) {
+                    Some(n) => Err(format!(
+                        "{} contains the number {n}, which regorus may not represent as OPA does",
+                        show(p)
+                    )),
+                    None => Ok(()),
+                }
+            }
         };
         self.numbers.insert(p.clone(), r.clone());
         r
+    }
+
+    /// Builtins that agree with OPA only on ASCII text (Rust and Go case-map and trim other
+    /// characters differently: `upper("ß")`, a final `Σ`): declined when the data read or
+    /// the module's text has anything else.
+    fn text_conflict(&self, deps: &Deps, texts: &[&str]) -> Option<String> {
+        let b = deps
+            .builtins
+            .iter()
+            .find(|b| ASCII_ONLY.contains(&b.as_str()))?;
+        if let Some(p) = deps.base.iter().find(|p| self.non_ascii.contains(*p)) {
+            return Some(format!(
+                "builtin {b} agrees with OPA only on ASCII text, and {} has other characters",
+                show(p)
+            ));
+        }
+        if texts.iter().any(|t| !t.is_ascii()) {
+            return Some(format!(
+                "builtin {b} agrees with OPA only on ASCII text, and the module has other characters"
+            ));
+        }
+        None
     }
 
     /// `with` targets elsewhere in the bundle that could change what the dependencies give.
@@ -794,12 +834,25 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                 }
             }
             let deps = an.group(key)?;
-            if let (Ok(r), true) = (&reserved, !deps.base.is_empty()) {
+            // Nothing read from data: a constant already; precomputing gains nothing.
+            if deps.base.is_empty() {
+                return Err(String::new());
+            }
+            if let Ok(r) = &reserved {
                 if deps.base.iter().all(|p| p.starts_with(r)) {
                     return Err(String::new());
                 }
             }
             if let Some(w) = an.with_conflict(&deps) {
+                return Err(w);
+            }
+            let texts: Vec<&str> = deps
+                .groups
+                .iter()
+                .flat_map(|g| an.groups.get(g).into_iter().flatten())
+                .map(|(x, _)| parsed[*x].text.as_str())
+                .collect();
+            if let Some(w) = an.text_conflict(&deps, &texts) {
                 return Err(w);
             }
             Ok(deps)
@@ -905,10 +958,20 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                                 return Err(String::new());
                             }
                         }
-                        if deps.base.is_empty() && deps.groups.is_empty() {
+                        if deps.base.is_empty() {
                             return Err(String::new());
                         }
-                        match an.with_conflict(&deps) {
+                        let mut texts: Vec<&str> = deps
+                            .groups
+                            .iter()
+                            .flat_map(|g| an.groups.get(g).into_iter().flatten())
+                            .map(|(x, _)| parsed[*x].text.as_str())
+                            .collect();
+                        texts.push(&m.text);
+                        match an
+                            .with_conflict(&deps)
+                            .or_else(|| an.text_conflict(&deps, &texts))
+                        {
                             Some(w) => Err(w),
                             None => Ok(deps),
                         }
@@ -1064,7 +1127,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
         }
         modules[idx].text = candidate.text;
     }
-    declines.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    declines.sort_by_key(|a| (a.0, a.1));
     report.declined_count = declines.len();
     if opts.explain {
         for (mi, at, reason) in declines {
