@@ -1041,9 +1041,14 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                         let (text, e) = if i == 0 {
                             (format!("{name} := {}", rep.text()), *e)
                         } else {
-                            // A removed definition takes its line break with it.
-                            let nl = m.text[*e..].starts_with('\n');
-                            (String::new(), *e + usize::from(nl))
+                            // A removed definition takes its line break with it, and the
+                            // blank line after it when one precedes it.
+                            let after = &m.text[*e..];
+                            let mut end = *e + usize::from(after.starts_with('\n'));
+                            if m.text[..*s].ends_with("\n\n") && m.text[end..].starts_with('\n') {
+                                end += 1;
+                            }
+                            (String::new(), end)
                         };
                         list.push((
                             c.at,
