@@ -397,6 +397,37 @@ fn constants_are_left_alone() {
 }
 
 #[test]
+fn pass_selection() {
+    let only = PassOptions {
+        only: Some(vec!["precompute".into()]),
+        ..PassOptions::default()
+    };
+    assert!(only.validate().is_ok());
+    let f = files(
+        &[(
+            "p.rego",
+            "package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n",
+        )],
+        users(),
+        None,
+    );
+    let read = ReadOptions::default();
+    for (skip, want) in [(vec![], 1), (vec!["precompute".to_string()], 0)] {
+        let mut bundle = from_entries(f.iter().cloned(), &read).unwrap();
+        let opts = OptimizeOptions {
+            entrypoints: vec![vec!["p".into(), "allow".into()]],
+            passes: PassOptions {
+                skip,
+                ..PassOptions::default()
+            },
+            ..OptimizeOptions::default()
+        };
+        let report = optimize_bundle(&mut bundle, &opts).unwrap();
+        assert_eq!(report.rewrites, want);
+    }
+}
+
+#[test]
 fn open_world_does_nothing() {
     let f = files(
         &[(
