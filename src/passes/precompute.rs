@@ -909,17 +909,30 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                 }
             });
             let mut taken: Vec<(usize, usize)> = Vec::new();
+            let all_ranges: Vec<(usize, usize)> =
+                comprs.iter().map(|c| ast::expr_range(c)).collect();
             for c in comprs {
                 let range = ast::expr_range(c);
                 if taken.iter().any(|(s, e)| *s <= range.0 && range.1 <= *e) {
                     continue;
                 }
                 let inside = local_vars(m, &an.rules, |f| ast::walk_expr(c, f));
+                // Occurrences in sibling comprehensions (neither inside this one nor around it)
+                // do not count: a variable there is bound at rule level only if it also occurs
+                // outside every comprehension, which counts.
+                let within = |r: (usize, usize), o: (usize, usize)| r.0 >= o.0 && r.1 <= o.1;
+                let siblings: Vec<(usize, usize)> = all_ranges
+                    .iter()
+                    .copied()
+                    .filter(|o| !within(range, *o) && !within(*o, range))
+                    .collect();
+                let skip =
+                    |r: (usize, usize)| within(r, range) || siblings.iter().any(|o| within(r, *o));
                 let mut outside: BTreeSet<String> = BTreeSet::new();
                 ast::walk_rule(rule, &mut |n| match n {
                     Node::Expr(e) => {
                         let r = ast::expr_range(e);
-                        if r.0 >= range.0 && r.1 <= range.1 {
+                        if skip(r) {
                             return;
                         }
                         if let Some(v) = ast::var_name(e) {
@@ -928,7 +941,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                     }
                     Node::Stmt(s) => {
                         let r = ast::stmt_range(s);
-                        if r.0 >= range.0 && r.1 <= range.1 {
+                        if skip(r) {
                             return;
                         }
                         if let Literal::SomeVars { vars, .. } = &s.literal {
