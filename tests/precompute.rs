@@ -572,6 +572,21 @@ fn data_shapes() -> Vec<(&'static str, Value)> {
             json!({"users": {"alice": {"name": "alice", "role": "admin"}}, "rules": {"a": {"x": 1}}}),
         ),
         ("large", many_users(1500)),
+        (
+            "awkward strings",
+            json!({"users": [
+                {"name": "a\"b", "role": "admin"},
+                {"name": "line\nbreak\ttab", "role": "admin"},
+                {"name": "ünïcödé ✓ 𝄞", "role": "admin"},
+                {"name": "nul\u{0}x", "role": "dev"},
+                {"name": "", "role": "admin"},
+                {"name": "\\back/slash\u{2028}", "role": "dev"}
+            ], "rules": {"k\"ey": {"x": 1}, "": {"x": 2}, "ü": {"x": 1}}}),
+        ),
+        (
+            "big and negative numbers",
+            json!({"users": [{"name": "n", "role": "admin", "id": 9007199254740993_u64}, {"name": "m", "role": "dev", "id": -5}], "rules": {"a": {"x": -1}}}),
+        ),
     ]
 }
 
