@@ -163,6 +163,11 @@ fn choose_reserved(
                     || f.data_value().is_some_and(|v| {
                         let mut v = v;
                         for seg in &c[f.data_segments().len()..] {
+                            // A non-object on the way cannot take the documents (OPA refuses
+                            // to merge `a/__regopt__/data.json` into an array at `a`).
+                            if v.kind() != Kind::Object {
+                                return true;
+                            }
                             match v.get(seg) {
                                 Some(x) => v = x,
                                 None => return false,

@@ -436,6 +436,22 @@ fn pass_selection() {
 }
 
 #[test]
+fn reserved_path_is_not_placed_under_an_array() {
+    let f = files(
+        &[(
+            "p.rego",
+            "package p.r\nadmins := {u.name | some u in data.p.x.users; u.role == \"admin\"}\nallow if input.user in admins\n",
+        )],
+        json!({"a": [1, 2], "p": {"x": {"users": [{"name": "u", "role": "admin"}]}}}),
+        Some(json!({"roots": ["a", "p"]})),
+    );
+    let o = optimize(&f, &["p/r/allow"]);
+    assert_eq!(o.rewrites.len(), 1, "{:?}", o.declines);
+    assert!(o.file("a/__regopt__/data.json").is_none());
+    assert!(o.file("p/__regopt__/data.json").is_some());
+}
+
+#[test]
 fn open_world_does_nothing() {
     let f = files(
         &[(
