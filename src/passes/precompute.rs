@@ -1290,3 +1290,69 @@ pub fn merge(stage: PassReport, into: &mut PassReport) {
         })
         .collect();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_texts() {
+        for ok in ["0", "7", "-12", "9007199254740991"] {
+            assert!(canonical_int(ok), "{ok}");
+        }
+        for bad in [
+            "1.0",
+            "1e2",
+            "1.10",
+            "-0",
+            "01",
+            "9007199254740992",
+            "1E2",
+            "",
+        ] {
+            assert!(!canonical_int(bad), "{bad}");
+        }
+        assert_eq!(inexact_number(br#"{"a":"1.5","b":[1,2,-3]}"#), None);
+        assert_eq!(
+            inexact_number(br#"{"a\"1.5":1,"b":[1,2.50]}"#),
+            Some("2.50".to_string())
+        );
+    }
+
+    #[test]
+    fn rendering() {
+        let v = Value::from_json_str(r#"{"b":[1,"x\"\n"],"a":null,"c":{"d":true}}"#).unwrap();
+        let mut s = String::new();
+        render(&v, true, &mut s).unwrap();
+        assert_eq!(s, r#"{"a":null,"b":[1,"x\"\n"],"c":{"d":true}}"#);
+        let mut set = String::new();
+        render(&Value::new_set(), false, &mut set).unwrap();
+        assert_eq!(set, "set()");
+        assert!(render(&Value::new_set(), true, &mut String::new()).is_err());
+        let f = Value::from_json_str("[1.5]").unwrap();
+        assert!(render(&f, true, &mut String::new()).is_err());
+        let big = Value::from_json_str("[9007199254740993]").unwrap();
+        assert!(render(&big, true, &mut String::new()).is_err());
+    }
+
+    #[test]
+    fn stored_sets_are_rebuilt() {
+        let mut s = std::collections::BTreeSet::new();
+        s.insert(Value::from("a"));
+        let v = Value::from(s);
+        let r = replacement(&v, Ok(&["__regopt__".to_string()]), false).unwrap();
+        match r {
+            Replacement::Document(name, json, expr) => {
+                assert_eq!(json, br#"["a"]"#.to_vec());
+                assert_eq!(
+                    expr,
+                    format!("{{__regopt_x | __regopt_x := data.__regopt__.{name}[_]}}")
+                );
+            }
+            _ => panic!("not stored"),
+        }
+        assert!(replacement(&v, Err("none"), false).is_err());
+        let t = replacement(&Value::Bool(true), Err("none"), true).unwrap();
+        assert_eq!(t.text(), "true");
+    }
+}
