@@ -149,9 +149,24 @@ fn run_passes(
         });
         pass_opts.world = world;
     }
+    let stage = {
+        let data = BundleData::new(bundle.data_tree()?, bundle.roots());
+        passes::precompute::run(&mut modules, &data, &pass_opts)
+    };
+    if let (Some(Ok(reserved)), false) = (
+        pass_opts.world.as_ref().map(|w| &w.reserved),
+        stage.generated.is_empty(),
+    ) {
+        // The passes after the stage see the documents it generated.
+        let mut docs = generated.clone();
+        docs.extend(stage.generated.clone());
+        crate::world::store_generated(bundle, reserved, &docs);
+    }
     let pass_report = {
         let data = BundleData::new(bundle.data_tree()?, bundle.roots());
-        passes::run(&mut modules, &data, &pass_opts)
+        let mut r = passes::run(&mut modules, &data, &pass_opts);
+        passes::precompute::merge(stage, &mut r);
+        r
     };
     if let Some(bug) = pass_report.bugs.first() {
         report.notes.push(format!(

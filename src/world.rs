@@ -145,6 +145,13 @@ fn choose_reserved(
             })
             .collect()
     };
+    // An earlier run's reserved path (its own data file exists) comes first while it is still
+    // usable: the choice depends on what the modules read, which the rewrites change.
+    let mut candidates = candidates;
+    candidates.sort_by_key(|c| {
+        let own = own_file_path(c);
+        !bundle.files.iter().any(|f| f.path == own)
+    });
     let mut why = Vec::new();
     for c in candidates {
         let own = own_file_path(&c);
@@ -156,6 +163,11 @@ fn choose_reserved(
                     || f.data_value().is_some_and(|v| {
                         let mut v = v;
                         for seg in &c[f.data_segments().len()..] {
+                            // A non-object on the way cannot take the documents (OPA refuses
+                            // to merge `a/__regopt__/data.json` into an array at `a`).
+                            if v.kind() != Kind::Object {
+                                return true;
+                            }
                             match v.get(seg) {
                                 Some(x) => v = x,
                                 None => return false,

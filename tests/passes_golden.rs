@@ -5,7 +5,9 @@
 //! nothing), and that regorus gives the same result before and after on every query × input —
 //! and, for v1 cases, that real OPA v1.20.2 does too (input/ vs expected/ through
 //! tests/common/oracle.rs; the engine reads Rego v1 only). An optional `rego_version` file
-//! containing `v0` marks v0 modules.
+//! containing `v0` marks v0 modules; an optional `entrypoints` file (one a line) declares the
+//! closed world (reserved path `data.__regopt__`): the `precompute` stage runs first, and the
+//! documents it generates are part of expected/data.json.
 
 mod common;
 mod passes_support;
@@ -13,7 +15,7 @@ mod passes_support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use regopt::passes::{self, PassOptions};
+use regopt::passes::{self, ClosedWorld, PassOptions};
 use regopt::rego::{JsonDataView, ModuleSource, RegoVersion};
 
 fn rego_files(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
@@ -46,6 +48,52 @@ fn load(dir: &Path, version: RegoVersion) -> Vec<ModuleSource> {
         .collect()
 }
 
+/// Reserved path of closed-world cases (the in-memory data view owns all of `data`).
+const RESERVED: &str = "__regopt__";
+
+/// Options of a case: an optional `entrypoints` file (one a line) declares the closed world.
+fn options(case: &Path) -> PassOptions {
+    let world = fs::read_to_string(case.join("entrypoints"))
+        .ok()
+        .map(|t| ClosedWorld {
+            entrypoints: t
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| regopt::world::parse_entrypoint(l).unwrap())
+                .collect(),
+            reserved: Ok(vec![RESERVED.to_string()]),
+        });
+    PassOptions {
+        world,
+        ..PassOptions::default()
+    }
+}
+
+/// The precompute stage, then the passes (seeing the documents the stage generated), as the
+/// pipeline runs them. Returns the report and the data with the generated documents.
+fn run_all(
+    modules: &mut [ModuleSource],
+    data: &serde_json::Value,
+    opts: &PassOptions,
+) -> (passes::PassReport, serde_json::Value) {
+    let stage = passes::precompute::run(modules, &JsonDataView::new(data.clone()), opts);
+    let mut after_data = data.clone();
+    if !stage.generated.is_empty() {
+        let mut docs = after_data
+            .get(RESERVED)
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        for (k, v) in &stage.generated {
+            docs.insert(k.clone(), serde_json::from_slice(v).unwrap());
+        }
+        after_data[RESERVED] = serde_json::Value::Object(docs);
+    }
+    let mut report = passes::run(modules, &JsonDataView::new(after_data.clone()), opts);
+    passes::precompute::merge(stage, &mut report);
+    (report, after_data)
+}
+
 #[test]
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
@@ -74,10 +122,11 @@ fn golden_cases() {
         let data: serde_json::Value = fs::read_to_string(case.join("input/data.json"))
             .map(|t| serde_json::from_str(&t).unwrap())
             .unwrap_or_else(|_| serde_json::json!({}));
-        let view = JsonDataView::new(data.clone());
         let before = load(&case.join("input"), version);
         let mut after = before.clone();
-        let report = passes::run(&mut after, &view, &PassOptions::default());
+        let opts = options(case);
+        // Documents generated under the reserved path (closed-world cases) join the data.
+        let (report, after_data) = run_all(&mut after, &data, &opts);
         assert!(
             report.bugs.is_empty(),
             "{name}: pass bugs {:#?}",
@@ -91,7 +140,13 @@ fn golden_cases() {
                 fs::create_dir_all(p.parent().unwrap()).unwrap();
                 fs::write(p, &m.text).unwrap();
             }
-            if case.join("input/data.json").exists() {
+            if after_data != data {
+                fs::write(
+                    expected_dir.join("data.json"),
+                    serde_json::to_string_pretty(&after_data).unwrap() + "\n",
+                )
+                .unwrap();
+            } else if case.join("input/data.json").exists() {
                 fs::copy(case.join("input/data.json"), expected_dir.join("data.json")).unwrap();
             }
             fs::write(
@@ -109,7 +164,7 @@ fn golden_cases() {
         }
         // Idempotence.
         let mut again = expected.clone();
-        let r2 = passes::run(&mut again, &view, &PassOptions::default());
+        let (r2, _) = run_all(&mut again, &after_data, &opts);
         if again != expected || !r2.rewrites.is_empty() {
             failures.push(format!("{name}: not idempotent: {:#?}", r2.rewrites));
         }
@@ -140,7 +195,7 @@ fn golden_cases() {
                     Some(serde_json::from_str(line).unwrap())
                 };
                 let a = passes_support::eval(&before, &data, inp.as_ref(), q);
-                let b = passes_support::eval(&after, &data, inp.as_ref(), q);
+                let b = passes_support::eval(&after, &after_data, inp.as_ref(), q);
                 if a != b || a.contains("LOAD ERROR") {
                     failures.push(format!("{name}: {q} on {line}: before {a} after {b}"));
                 }

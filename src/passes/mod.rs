@@ -6,6 +6,7 @@ pub mod alias;
 pub mod data_args;
 pub mod field_index;
 pub mod object_get;
+pub mod precompute;
 pub mod scan_to_lookup;
 pub mod scope;
 
@@ -139,12 +140,16 @@ pub const PASSES: &[&dyn Pass] = &[
 
 /// Ids of all passes.
 pub fn pass_ids() -> Vec<&'static str> {
-    PASSES.iter().map(|p| p.id()).collect()
+    PASSES
+        .iter()
+        .map(|p| p.id())
+        .chain([precompute::ID])
+        .collect()
 }
 
 /// A pass id given by the user that no pass has.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("unknown pass `{0}` (known: object-get, data-args, scan-to-lookup, alias, field-index)")]
+#[error("unknown pass `{0}` (known: object-get, data-args, scan-to-lookup, alias, field-index, precompute)")]
 pub struct UnknownPass(pub String);
 
 /// Which passes run, and how much the report explains.
@@ -186,7 +191,7 @@ impl PassOptions {
         Ok(())
     }
 
-    fn enabled(&self, id: &str) -> bool {
+    pub(crate) fn enabled(&self, id: &str) -> bool {
         self.only.as_ref().is_none_or(|o| o.iter().any(|x| x == id))
             && !self.skip.iter().any(|x| x == id)
     }

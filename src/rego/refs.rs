@@ -54,7 +54,7 @@ pub fn rule_path(m: &ParsedModule, rule: &Rule) -> DataPath {
 }
 
 /// Resolve the leading static part of a reference to a data path, if it is one.
-fn resolve(m: &ParsedModule, rules: &PackageRules, prefix: &[String]) -> Option<DataPath> {
+pub fn resolve(m: &ParsedModule, rules: &PackageRules, prefix: &[String]) -> Option<DataPath> {
     let first = prefix.first()?;
     if first == "data" {
         return Some(prefix[1..].to_vec());
@@ -92,10 +92,28 @@ fn chain_links(e: &Expr, out: &mut HashSet<(u32, u32)>) {
 
 /// Every data path `rule` may read (sorted, deduplicated, prefixes kept as given).
 pub fn rule_reads(m: &ParsedModule, rules: &PackageRules, rule: &Rule) -> BTreeSet<DataPath> {
+    reads_of(m, rules, |f| ast::walk_rule(rule, f))
+}
+
+/// Every data path an expression (e.g. a comprehension) may read, as [`rule_reads`].
+pub fn expr_reads(
+    m: &ParsedModule,
+    rules: &PackageRules,
+    e: &regorus::unstable::Ref<Expr>,
+) -> BTreeSet<DataPath> {
+    reads_of(m, rules, |f| ast::walk_expr(e, f))
+}
+
+/// Every data path the nodes `walk` visits may read, as [`rule_reads`].
+pub fn reads_of<'a>(
+    m: &ParsedModule,
+    rules: &PackageRules,
+    walk: impl FnOnce(&mut dyn FnMut(Node<'a>)),
+) -> BTreeSet<DataPath> {
     let mut out = BTreeSet::new();
     // Inner links of reference chains are covered by the whole chain; skip them.
     let mut inner: HashSet<(u32, u32)> = HashSet::new();
-    ast::walk_rule(rule, &mut |n| {
+    walk(&mut |n| {
         let Node::Expr(e) = n else { return };
         let s = e.span();
         if inner.contains(&(s.start, s.end))

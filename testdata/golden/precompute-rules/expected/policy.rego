@@ -1,0 +1,42 @@
+package authz
+
+# METADATA
+# entrypoint: true
+allow if input.user in admins
+
+allow if {
+	type_name(data.rules)
+	data.rules[__regopt_idx_rules_12312536(input.rule)].level >= 2
+}
+
+allow if {
+	owners := {__regopt_x | __regopt_x := data.__regopt__.pre_91b595b625d56f4d[_]}
+	input.user in owners
+}
+
+admins := {__regopt_x | __regopt_x := data.__regopt__.pre_22295b1a8bd156c2[_]}
+
+level := data.__regopt__.pre_d4735e3a265e16ee
+
+names := {__regopt_x | __regopt_x := data.__regopt__.pre_0f4368284aaffe46[_]}
+
+role := data.__regopt__.pre_b6a3976e66475c94
+
+any_admin := true
+
+# declined: reads input
+mine := [u | some u in data.users; u.name == input.user]
+
+# declined: not on the allowlist
+stamp := time.now_ns()
+
+greeting := sprintf("%d users", [count(data.users)])
+
+# regopt: an index into data.rules that matches keys as on its value
+__regopt_idx_rules_12312536(__regopt_k) := __regopt_k if {
+	is_string(__regopt_k)
+} else := __regopt_k if {
+	not is_object(data.rules)
+} else := __regopt_k if {
+	object.get(data.rules, [__regopt_k], 0) == object.get(data.rules, [__regopt_k], 1)
+}
