@@ -85,7 +85,8 @@ fn index_rewrites(o: &Opt) -> usize {
 }
 
 /// Patterns: (name, policy, queries, rewritten where data.users.list is a collection whose
-/// `email` fields are strings).
+/// `email` fields are strings). Each reads the input somewhere: a rule that depends on data
+/// alone is precomputed before field-index sees it.
 const PATTERNS: &[(&str, &str, &[&str], bool)] = &[
     (
         "some-in-comprehension",
@@ -101,7 +102,7 @@ const PATTERNS: &[(&str, &str, &[&str], bool)] = &[
     ),
     (
         "wildcard-assign-literal",
-        "allow if {\n\tr := data.users.list[_]\n\tr.email == \"a@x\"\n\tr.role == \"admin\"\n}\n",
+        "allow if {\n\tr := data.users.list[_]\n\tr.email == \"a@x\"\n\tr.role == object.get(input, \"role\", \"admin\")\n}\n",
         &["data.t.allow"],
         true,
     ),

@@ -25,7 +25,18 @@ fn read(files: &Files) -> Bundle {
     from_entries(files.iter().cloned(), &ReadOptions::default()).expect("bundle reads")
 }
 
+/// Options for the prune/dedup cases: the other closed-world rewrites (`precompute`,
+/// `field-index`) are off, so that what is kept and dropped depends on the policies as written
+/// (a precomputed rule no longer reads the data it was computed from). The golden cases run
+/// everything together ([`all_opts`]).
 fn opts(entrypoints: &[&str], prune: bool) -> OptimizeOptions {
+    let mut o = all_opts(entrypoints, prune);
+    o.passes.skip = vec!["precompute".into(), "field-index".into()];
+    o
+}
+
+/// Every pass and stage, as `regopt optimize -e …` runs them.
+fn all_opts(entrypoints: &[&str], prune: bool) -> OptimizeOptions {
     OptimizeOptions {
         entrypoints: entrypoints
             .iter()
@@ -936,7 +947,7 @@ fn golden_closed_world_cases() {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let eps = common::read_lines(&case.join("entrypoints"));
         let flags = std::fs::read_to_string(case.join("flags")).unwrap_or_default();
-        let mut o = opts(&eps.iter().map(String::as_str).collect::<Vec<_>>(), false);
+        let mut o = all_opts(&eps.iter().map(String::as_str).collect::<Vec<_>>(), false);
         o.prune_data = flags.split_whitespace().any(|f| f == "prune-data");
         let mut b = bundle::read_path(&case.join("input"), &ropts).unwrap();
         let report = optimize_bundle(&mut b, &o).unwrap();
@@ -975,6 +986,11 @@ fn golden_closed_world_cases() {
         } else {
             vec!["__none__".to_string()]
         };
+        let version = std::fs::read_to_string(case.join("rego_version")).unwrap_or_default();
+        if version.trim() == "0" || version.trim() == "v0" {
+            println!("{name}: not compared in real OPA: its modules are Rego v0, and the oracle's OPA build reads v1 only (its golden output and idempotence were checked above)");
+            continue;
+        }
         batch.push(json!({
             "name": name,
             "a": case.join("input"),

@@ -25,7 +25,7 @@ role := data.__regopt__.pre_b6a3976e66475c94
 any_admin := true
 
 # declined: reads input
-mine := [u | some u in data.users; u.name == input.user]
+mine := [u | __regopt_i_c6839a51 := data.__regopt__.idx_users_a6518284[input.user][_]; u := data.users[__regopt_i_c6839a51]; u.name == input.user]
 
 # declined: not on the allowlist
 stamp := time.now_ns()

@@ -7,4 +7,4 @@ us := data.pricing.eu[input.k].level
 
 us_name := data.pricing.eu[input.k].name
 
-ui if data.flags.new_ui
+ui := true
