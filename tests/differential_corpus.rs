@@ -723,3 +723,121 @@ fn describe(b: &Built) -> String {
     }
     s
 }
+
+/// The closed world over the corpus: each v1 case whose query is a plain `data.…` path is
+/// optimized again with that path as its entrypoint (`-e`), so precompute, field-index and dedup
+/// run over every conformance policy (with `--prune-data` as well), and real OPA must decide the
+/// query alike on both sides — values, undefined and errors. Precompute evaluates in regorus, so
+/// this is where a regorus/OPA difference in a builtin would show.
+#[test]
+fn closed_world_corpus_cases_never_change_a_decision() {
+    let root = corpus_dir();
+    if SETS.iter().any(|s| !root.join(s).is_dir()) {
+        if diff_support::in_ci() {
+            panic!("corpus not found at {}", root.display());
+        }
+        println!("skipped: corpus not found at {}", root.display());
+        return;
+    }
+    let mut cases = Vec::new();
+    let mut refused = Vec::new();
+    for set in SETS {
+        let dir = root.join(set);
+        let mut files = Vec::new();
+        yaml_files(&dir, &mut files);
+        for f in &files {
+            load_cases(set, &dir, f, &mut cases, &mut refused);
+        }
+    }
+    let mut batch = Vec::new();
+    let (mut tried, mut changed, mut rewrites, mut pruned) = (0, 0, 0, 0);
+    let mut stages: BTreeMap<String, usize> = BTreeMap::new();
+    for case in &cases {
+        let (files, all_v1) = bundle_files(case);
+        let path = case.query.trim();
+        if !all_v1 || !path.starts_with("data.") || path.contains(' ') {
+            continue;
+        }
+        let Ok(entry) = regopt::world::parse_entrypoint(path) else {
+            continue;
+        };
+        if entry.iter().any(|s| !regopt::rego::ast::is_ident(s)) {
+            continue;
+        }
+        tried += 1;
+        let opts = regopt::pipeline::OptimizeOptions {
+            entrypoints: vec![entry],
+            prune_data: true,
+            ..Default::default()
+        };
+        let Ok(opt) = diff_support::optimize_with(&files, &opts) else {
+            continue;
+        };
+        assert!(opt.bugs.is_empty(), "{}: pass bugs {:?}", case.id, opt.bugs);
+        if opt.files == files {
+            continue;
+        }
+        // Only what optimize changed beyond compaction: a rewrite, pruned or generated data.
+        let compacted = diff_support::optimize(&files)
+            .map(|o| o.files)
+            .unwrap_or_default();
+        if opt.files == compacted {
+            continue;
+        }
+        changed += 1;
+        rewrites += opt.rewrites.len();
+        for r in &opt.rewrites {
+            *stages.entry(r.pass.clone()).or_insert(0) += 1;
+        }
+        let data_of = |f: &Files| {
+            f.iter()
+                .find(|(p, _)| p == "data.json")
+                .map(|(_, b)| b.clone())
+        };
+        if data_of(&opt.files) != data_of(&files) {
+            pruned += 1;
+        }
+        let inputs: Vec<Value> = case
+            .inputs
+            .iter()
+            .map(|i| Value::String(i.clone().unwrap_or_else(|| "__none__".into())))
+            .collect();
+        batch.push(json!({
+            "name": case.id,
+            "a": diff_support::files_side(&files),
+            "b": diff_support::files_side(&opt.files),
+            "queries": [case.query],
+            "inputs": inputs,
+        }));
+    }
+    println!(
+        "closed world: {tried} cases with a data path query, {changed} changed by optimize -e <query> --prune-data ({rewrites} rewrites {stages:?}, data changed in {pruned})"
+    );
+    let Some(engine) = oracle::engine() else {
+        return;
+    };
+    let results = engine.batch(&json!({ "cases": batch }));
+    let mut failures = Vec::new();
+    let mut evaluations = 0;
+    for r in &results {
+        evaluations += r.evaluations;
+        let same_errors = match (&r.load_error_a, &r.load_error_b) {
+            (Some(a), Some(b)) => r.both_failed_same || same_load_errors(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_errors || !r.differences.is_empty() {
+            failures.push(format!(
+                "{}: load A {:?}, load B {:?}, differences {:?}",
+                r.name, r.load_error_a, r.load_error_b, r.differences
+            ));
+        }
+    }
+    println!(
+        "closed world in real OPA: {} cases, {evaluations} evaluations per side, {} differ",
+        results.len(),
+        failures.len()
+    );
+    assert_eq!(results.len(), batch.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -79,12 +79,16 @@ impl Optimized {
 /// Read `files` with `from_entries` and optimize with default options, as `regopt optimize`
 /// does in memory. Err: the reader or the pipeline refused the bundle (the message).
 pub fn optimize(files: &Files) -> Result<Optimized, String> {
+    optimize_with(files, &OptimizeOptions::default())
+}
+
+/// [`optimize`] with options (entrypoints, pruning, pass selection).
+pub fn optimize_with(files: &Files, opts: &OptimizeOptions) -> Result<Optimized, String> {
     let read = ReadOptions::default();
     let original = from_entries(files.iter().cloned(), &read).map_err(|e| format!("read: {e}"))?;
     let mut bundle =
         from_entries(files.iter().cloned(), &read).map_err(|e| format!("read: {e}"))?;
-    let report = optimize_bundle(&mut bundle, &OptimizeOptions::default())
-        .map_err(|e| format!("optimize: {e}"))?;
+    let report = optimize_bundle(&mut bundle, opts).map_err(|e| format!("optimize: {e}"))?;
     let passes = report.passes.clone().unwrap_or(Value::Null);
     let list = |key: &str| passes[key].as_array().cloned().unwrap_or_default();
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
