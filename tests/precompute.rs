@@ -40,12 +40,19 @@ impl Out {
             .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
     }
 
-    /// The stored document the module line `<lhs> := …data.__regopt__.pre_X…` reads.
+    /// The stored document the module line `<lhs> := …data.__regopt__.pre_X…` (or the partial
+    /// set `<lhs> contains …`) reads. A set of strings is stored as an object `{elem: true}`
+    /// (looked up by element); it is returned here as its elements, in order.
     fn stored(&self, module: &str, lhs: &str) -> Value {
         let m = self.module(module);
         let line = m
             .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{lhs} := ")))
+            .find(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("{lhs} := "))
+                    || l.starts_with(&format!("{lhs} contains "))
+                    || l.starts_with(&format!("{lhs}[__regopt_x]"))
+            })
             .unwrap_or_else(|| panic!("no `{lhs} := ` in {m}"));
         let at = line
             .find("data.__regopt__.pre_")
@@ -56,7 +63,15 @@ impl Out {
             .collect();
         let gen: Value =
             serde_json::from_str(&self.file("__regopt__/data.json").expect("generated")).unwrap();
-        gen[&name].clone()
+        let doc = gen[&name].clone();
+        if line.contains(&format!("{name}[__regopt_x]")) {
+            let obj = doc
+                .as_object()
+                .expect("a set of strings is stored as an object");
+            assert!(obj.values().all(|v| v == &Value::Bool(true)), "{doc}");
+            return Value::Array(obj.keys().map(|k| Value::String(k.clone())).collect());
+        }
+        doc
     }
 
     fn declined(&self, needle: &str) -> bool {
@@ -139,7 +154,7 @@ fn complete_rule_with_comprehension_value() {
     let o = one("package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n");
     assert!(
         o.module("p.rego")
-            .contains("admins := {__regopt_x | __regopt_x := data.__regopt__.pre_"),
+            .contains("admins := {__regopt_x | data.__regopt__.pre_"),
         "{}",
         o.module("p.rego")
     );
@@ -204,7 +219,7 @@ fn comprehension_in_body_stored() {
     let o = one("package p\nallow if {\n\tadmins := {u.name | some u in data.users; u.role == \"admin\"}\n\tinput.user in admins\n}\n");
     let m = o.module("p.rego");
     assert!(
-        m.contains("admins := {__regopt_x | __regopt_x := data.__regopt__.pre_"),
+        m.contains("admins := {__regopt_x | data.__regopt__.pre_"),
         "{m}"
     );
     assert_eq!(o.stored("p.rego", "admins"), json!(["alice", "carol"]));
@@ -281,7 +296,7 @@ fn large_values_go_to_the_reserved_path() {
     let o = optimize(&f, &["p/allow"]);
     let m = o.module("p.rego");
     assert!(
-        m.contains("admins := {__regopt_x | __regopt_x := data.__regopt__.pre_"),
+        m.contains("admins := {__regopt_x | data.__regopt__.pre_"),
         "{m}"
     );
     assert!(m.contains("list := data.__regopt__.pre_"), "{m}");

@@ -585,7 +585,19 @@ fn replacement(
             "an inlined literal would be typed more precisely than the original by OPA's type checker, and there is no reserved path to store the value: {why}"
         )
     })?;
+    // A set of strings is stored as an object `{elem: true}`, so that one element is looked up
+    // directly (`r[x]`, a partial set with `x` bound); other sets as an array.
+    let string_set = matches!(v, Value::Set(s) if s.iter().all(|e| matches!(e, Value::String(_))));
     let (elems, set) = match v {
+        Value::Set(s) if string_set => {
+            let mut obj = Value::new_object();
+            if let Ok(map) = obj.as_object_mut() {
+                for e in s.iter() {
+                    map.insert(e.clone(), Value::Bool(true));
+                }
+            }
+            (obj, true)
+        }
         Value::Set(s) => (Value::from(s.iter().cloned().collect::<Vec<_>>()), true),
         other => (other.clone(), false),
     };
@@ -596,10 +608,10 @@ fn replacement(
     let mut p = reserved.to_vec();
     p.push(name.clone());
     let r = show(&p);
-    let expr = if set {
-        format!("{{{SET_VAR} | {SET_VAR} := {r}[_]}}")
-    } else {
-        r
+    let expr = match (set, string_set) {
+        (true, true) => format!("{{{SET_VAR} | {r}[{SET_VAR}]}}"),
+        (true, false) => format!("{{{SET_VAR} | {SET_VAR} := {r}[_]}}"),
+        _ => r,
     };
     Ok(Replacement::Document(name, json, expr))
 }
@@ -654,6 +666,11 @@ enum CandidateKind {
     Rule {
         name: String,
         ranges: Vec<(usize, usize)>,
+        /// A partial set rule (`r contains x if …`, v0 `r[x] { … }`): OPA evaluates it for one
+        /// bound element without building the set, so it must stay a partial set.
+        partial_set: bool,
+        /// The module is written in v1 syntax (`contains`/`if` available).
+        v1: bool,
     },
     /// Replace the comprehension at this range; evaluated through `eval_rule` appended to the
     /// module given to regorus.
@@ -881,6 +898,16 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                     kind: CandidateKind::Rule {
                         name: key.1.clone(),
                         ranges,
+                        partial_set: rules.iter().any(|r| {
+                            matches!(
+                                r,
+                                Rule::Spec {
+                                    head: regorus::unstable::RuleHead::Set { .. },
+                                    ..
+                                }
+                            )
+                        }),
+                        v1: m.v1_syntax,
                     },
                     query: show(&path),
                     base: deps.base.into_iter().collect(),
@@ -1038,6 +1065,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
         let values = evaluate(modules, &parsed, data, &cands);
         for (c, v) in cands.iter().zip(values) {
             let m = &parsed[c.module];
+            let value = v.as_ref().ok().cloned();
             let rep = v.and_then(|v| {
                 if v == Value::Undefined {
                     return Err("the value is undefined; the rule is kept as it is".into());
@@ -1058,10 +1086,43 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
             };
             let list = edits.entry(c.module).or_default();
             match &c.kind {
-                CandidateKind::Rule { name, ranges } => {
+                CandidateKind::Rule {
+                    name,
+                    ranges,
+                    partial_set,
+                    v1,
+                } => {
+                    // A partial set stays one: OPA then looks a bound element up directly
+                    // instead of building the set (which `name := {…}` would do per query).
+                    let head = if *partial_set {
+                        match (&value, &rep) {
+                            (Some(Value::Set(s)), Replacement::Document(doc, _, _))
+                                if s.iter().all(|e| matches!(e, Value::String(_))) =>
+                            {
+                                let mut p = world.reserved().map(<[String]>::to_vec).unwrap_or_default();
+                                p.push(doc.clone());
+                                let r = show(&p);
+                                Ok(if *v1 {
+                                    format!("{name} contains {SET_VAR} if {r}[{SET_VAR}]")
+                                } else {
+                                    format!("{name}[{SET_VAR}] {{ {r}[{SET_VAR}] }}")
+                                })
+                            }
+                            _ => Err("a partial set of non-string elements: OPA looks one element up without building the set, a stored copy would have to be scanned".to_string()),
+                        }
+                    } else {
+                        Ok(format!("{name} := {}", rep.text()))
+                    };
+                    let head = match head {
+                        Ok(h) => h,
+                        Err(e) => {
+                            declines.push((c.module, c.at, e));
+                            continue;
+                        }
+                    };
                     for (i, (s, e)) in ranges.iter().enumerate() {
                         let (text, e) = if i == 0 {
-                            (format!("{name} := {}", rep.text()), *e)
+                            (head.clone(), *e)
                         } else {
                             // A removed definition takes its line break with it, and the
                             // blank line after it when one precedes it.
@@ -1337,13 +1398,28 @@ mod tests {
 
     #[test]
     fn stored_sets_are_rebuilt() {
+        // A set of strings: an object looked up by element.
         let mut s = std::collections::BTreeSet::new();
         s.insert(Value::from("a"));
         let v = Value::from(s);
         let r = replacement(&v, Ok(&["__regopt__".to_string()]), false).unwrap();
         match r {
             Replacement::Document(name, json, expr) => {
-                assert_eq!(json, br#"["a"]"#.to_vec());
+                assert_eq!(json, br#"{"a":true}"#.to_vec());
+                assert_eq!(
+                    expr,
+                    format!("{{__regopt_x | data.__regopt__.{name}[__regopt_x]}}")
+                );
+            }
+            _ => panic!("not stored"),
+        }
+        // Any other set: an array.
+        let mut n = std::collections::BTreeSet::new();
+        n.insert(Value::from(1u64));
+        let r = replacement(&Value::from(n), Ok(&["__regopt__".to_string()]), false).unwrap();
+        match r {
+            Replacement::Document(name, json, expr) => {
+                assert_eq!(json, b"[1]".to_vec());
                 assert_eq!(
                     expr,
                     format!("{{__regopt_x | __regopt_x := data.__regopt__.{name}[_]}}")

@@ -10,22 +10,22 @@ allow if {
 }
 
 allow if {
-	owners := {__regopt_x | __regopt_x := data.__regopt__.pre_91b595b625d56f4d[_]}
+	owners := {__regopt_x | data.__regopt__.pre_dd3d2c999fac5243[__regopt_x]}
 	input.user in owners
 }
 
-admins := {__regopt_x | __regopt_x := data.__regopt__.pre_22295b1a8bd156c2[_]}
+admins := {__regopt_x | data.__regopt__.pre_7a5bbfc600986422[__regopt_x]}
 
 level := data.__regopt__.pre_d4735e3a265e16ee
 
-names := {__regopt_x | __regopt_x := data.__regopt__.pre_0f4368284aaffe46[_]}
+names contains __regopt_x if data.__regopt__.pre_36562520c800daeb[__regopt_x]
 
 role := data.__regopt__.pre_b6a3976e66475c94
 
 any_admin := true
 
 # declined: reads input
-mine := [u | __regopt_i_c6839a51 := data.__regopt__.idx_users_a6518284[input.user][_]; u := data.users[__regopt_i_c6839a51]; u.name == input.user]
+mine := [u | __regopt_i_32ad0042 := data.__regopt__.idx_users_a6518284[input.user][_]; u := data.users[__regopt_i_32ad0042]; u.name == input.user]
 
 # declined: not on the allowlist
 stamp := time.now_ns()
