@@ -28,7 +28,7 @@ use crate::data::json::{self, Kind, RawValue};
 use crate::passes::{self, ClosedWorld, Edit};
 use crate::prune::{self, Action};
 use crate::rego::ast::{self, Node};
-use crate::rego::refs::{self, DataPath, PackageRules};
+use crate::rego::refs::{self, DataPath, PackageRules, Via};
 use crate::rego::{ModuleSource, ParsedModule};
 
 /// Smallest document (compact bytes) considered, unless told otherwise.
@@ -79,52 +79,11 @@ pub struct DedupDecline {
     pub reason: String,
 }
 
-/// How a reference reaches `data`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Via {
-    Data,
-    Import(String),
-    RuleName,
-}
-
 /// One reference chain of a rule, resolved to a data path.
 pub(crate) struct Use<'a> {
     pub(crate) expr: &'a Expr,
     pub(crate) path: DataPath,
     pub(crate) via: Via,
-}
-
-/// Resolve a static prefix as [`refs::rule_reads`] does.
-fn resolve(m: &ParsedModule, rules: &PackageRules, prefix: &[String]) -> Option<(DataPath, Via)> {
-    let first = prefix.first()?;
-    if first == "data" {
-        return Some((prefix[1..].to_vec(), Via::Data));
-    }
-    if first == "input" {
-        return None;
-    }
-    if let Some(imp) = m.imports.iter().find(|i| &i.name == first) {
-        if imp.path.first().map(String::as_str) == Some("data") {
-            let mut p = imp.path[1..].to_vec();
-            p.extend(prefix[1..].iter().cloned());
-            return Some((p, Via::Import(first.clone())));
-        }
-        return None;
-    }
-    if rules.defines(&m.package, first) {
-        let mut p = m.package.clone();
-        p.extend(prefix.iter().cloned());
-        return Some((p, Via::RuleName));
-    }
-    None
-}
-
-fn chain_links(e: &Expr, out: &mut HashSet<(u32, u32)>) {
-    if let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = e {
-        let s = refr.span();
-        out.insert((s.start, s.end));
-        chain_links(refr, out);
-    }
 }
 
 /// Every reference chain of `rule` that resolves to data (the same chains
@@ -147,11 +106,11 @@ pub(crate) fn rule_uses<'a>(
             }
             let s = e.span();
             let is_inner = inner.contains(&(s.start, s.end));
-            chain_links(e, &mut inner);
+            refs::chain_links(e, &mut inner);
             if is_inner {
                 return;
             }
-            if let Some((path, via)) = resolve(m, rules, &ast::static_prefix(e)) {
+            if let Some((path, via)) = refs::resolve_via(m, rules, &ast::static_prefix(e)) {
                 uses.push(Use {
                     expr: e.as_ref(),
                     path,
@@ -161,7 +120,7 @@ pub(crate) fn rule_uses<'a>(
         }
         Node::Stmt(s) => {
             for w in &s.with_mods {
-                if let Some((p, _)) = resolve(m, rules, &ast::static_prefix(&w.refr)) {
+                if let Some((p, _)) = refs::resolve_via(m, rules, &ast::static_prefix(&w.refr)) {
                     withs.push(p);
                 }
             }

@@ -255,6 +255,37 @@ pub struct PassReport {
     pub generated_docs: Vec<GeneratedDoc>,
 }
 
+impl PassReport {
+    /// Record one applied edit of `pass` in module `pm` per edit, in source order.
+    pub fn record_rewrites(&mut self, pass: &str, pm: &ParsedModule, edits: &[Edit]) {
+        let mut sorted: Vec<&Edit> = edits.iter().collect();
+        sorted.sort_by_key(|e| (e.start, e.end));
+        for e in sorted {
+            let (line, col) = pm.line_col(e.start);
+            self.rewrites.push(Rewrite {
+                pass: pass.to_string(),
+                file: pm.path.clone(),
+                line,
+                col,
+                before: pm.text[e.start..e.end].to_string(),
+                after: e.replacement.clone(),
+            });
+        }
+    }
+
+    /// Refresh `generated_docs` from `generated`.
+    pub fn list_generated(&mut self) {
+        self.generated_docs = self
+            .generated
+            .iter()
+            .map(|(name, doc)| GeneratedDoc {
+                name: name.clone(),
+                bytes: doc.len(),
+            })
+            .collect();
+    }
+}
+
 /// One document regopt generated under the reserved path.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct GeneratedDoc {
@@ -403,19 +434,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                 disabled.insert((idx, pass.clone()));
                 continue;
             }
-            let mut edits: Vec<&Edit> = plan.edits.iter().collect();
-            edits.sort_by_key(|e| (e.start, e.end));
-            for e in edits {
-                let (line, col) = pm.line_col(e.start);
-                report.rewrites.push(Rewrite {
-                    pass: pass.clone(),
-                    file: pm.path.clone(),
-                    line,
-                    col,
-                    before: pm.text[e.start..e.end].to_string(),
-                    after: e.replacement.clone(),
-                });
-            }
+            report.record_rewrites(&pass, pm, &plan.edits);
             for (name, doc) in &plan.generated {
                 report.generated.insert(name.clone(), doc.clone());
             }
@@ -423,14 +442,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
             changed = true;
         }
         if !changed {
-            report.generated_docs = report
-                .generated
-                .iter()
-                .map(|(name, doc)| GeneratedDoc {
-                    name: name.clone(),
-                    bytes: doc.len(),
-                })
-                .collect();
+            report.list_generated();
             report.declined_count = declines.len();
             if opts.explain {
                 report.declined = declines;

@@ -19,9 +19,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, PolicyLengthConfig, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
-    parse_all, Bug, Decline, Edit, GeneratedDoc, PassOptions, PassReport, Rewrite, GENERATED_PREFIX,
-};
+use super::{parse_all, Bug, Decline, Edit, PassOptions, PassReport, GENERATED_PREFIX};
 use crate::rego::ast::{self, Node};
 use crate::rego::refs::{self, DataPath, PackageRules};
 use crate::rego::{self, BundleFacts, DataView, ModuleSource, ParsedModule, RegoVersion};
@@ -1192,19 +1190,7 @@ pub fn run(modules: &mut [ModuleSource], data: &dyn DataView, opts: &PassOptions
                 .push(bug(at, format!("rewritten module does not parse: {e}")));
             continue;
         }
-        let mut sorted = plain.clone();
-        sorted.sort_by_key(|e| (e.start, e.end));
-        for e in sorted {
-            let (line, col) = pm.line_col(e.start);
-            report.rewrites.push(Rewrite {
-                pass: ID.to_string(),
-                file: pm.path.clone(),
-                line,
-                col,
-                before: pm.text[e.start..e.end].to_string(),
-                after: e.replacement.clone(),
-            });
-        }
+        report.record_rewrites(ID, pm, &plain);
         // Only documents the applied edits read are kept.
         for e in &plain {
             for (name, json) in &generated {
@@ -1342,14 +1328,7 @@ pub fn merge(stage: PassReport, into: &mut PassReport) {
     for (k, v) in stage.generated {
         into.generated.insert(k, v);
     }
-    into.generated_docs = into
-        .generated
-        .iter()
-        .map(|(name, doc)| GeneratedDoc {
-            name: name.clone(),
-            bytes: doc.len(),
-        })
-        .collect();
+    into.list_generated();
 }
 
 #[cfg(test)]

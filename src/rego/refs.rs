@@ -53,11 +53,31 @@ pub fn rule_path(m: &ParsedModule, rule: &Rule) -> DataPath {
     p
 }
 
+/// How a reference reaches `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Written `data.…`.
+    Data,
+    /// Through the import with this name.
+    Import(String),
+    /// Through the name of a rule of the same package.
+    RuleName,
+}
+
 /// Resolve the leading static part of a reference to a data path, if it is one.
 pub fn resolve(m: &ParsedModule, rules: &PackageRules, prefix: &[String]) -> Option<DataPath> {
+    resolve_via(m, rules, prefix).map(|(p, _)| p)
+}
+
+/// [`resolve`], also saying how the reference reaches `data`.
+pub fn resolve_via(
+    m: &ParsedModule,
+    rules: &PackageRules,
+    prefix: &[String],
+) -> Option<(DataPath, Via)> {
     let first = prefix.first()?;
     if first == "data" {
-        return Some(prefix[1..].to_vec());
+        return Some((prefix[1..].to_vec(), Via::Data));
     }
     if first == "input" {
         return None;
@@ -66,20 +86,21 @@ pub fn resolve(m: &ParsedModule, rules: &PackageRules, prefix: &[String]) -> Opt
         if imp.path.first().map(String::as_str) == Some("data") {
             let mut p = imp.path[1..].to_vec();
             p.extend(prefix[1..].iter().cloned());
-            return Some(p);
+            return Some((p, Via::Import(first.clone())));
         }
         return None;
     }
     if rules.defines(&m.package, first) {
         let mut p = m.package.clone();
         p.extend(prefix.iter().cloned());
-        return Some(p);
+        return Some((p, Via::RuleName));
     }
     None
 }
 
 /// Whether `e` is the root or an inner link of a reference chain (`a` and `a.b` in `a.b.c`).
-fn chain_links(e: &Expr, out: &mut HashSet<(u32, u32)>) {
+/// Record the spans of the inner links of a reference chain (`a` and `a.b` in `a.b.c`).
+pub fn chain_links(e: &Expr, out: &mut HashSet<(u32, u32)>) {
     match e {
         Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } => {
             let s = refr.span();
