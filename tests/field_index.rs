@@ -125,6 +125,30 @@ const PATTERNS: &[(&str, &str, &[&str], bool)] = &[
         true,
     ),
     (
+        "index-variable-lookup",
+        "names := [data.users.list[i].name | data.users.list[i].email == input.email]\n",
+        &["data.t.names"],
+        true,
+    ),
+    (
+        "wildcard-lookup",
+        "allow if data.users.list[_].email == input.email\n",
+        &["data.t.allow"],
+        true,
+    ),
+    (
+        "some-declared-index",
+        "keys contains i if {\n\tsome i\n\tinput.email == data.users.list[i][\"email\"]\n}\n",
+        &["data.t.keys"],
+        true,
+    ),
+    (
+        "bound-index-declines",
+        "names := [n | i := 2; n := data.users.list[i].name; data.users.list[i].email == input.email]\n",
+        &["data.t.names"],
+        false,
+    ),
+    (
         "statement-between-declines",
         "names := [r.name | some r in data.users.list; startswith(r.name, \"A\"); r.email == input.email]\n",
         &["data.t.names"],
@@ -229,16 +253,21 @@ fn declines_say_why() {
     let shapes = data_shapes();
     let cases: &[(&str, &Value, &str)] = &[
         (
-            PATTERNS[6].1,
+            PATTERNS[9].1,
+            &shapes[0].1,
+            "may be bound before the comparison",
+        ),
+        (
+            PATTERNS[10].1,
             &shapes[0].1,
             "statement right after the scan",
         ),
         (
-            PATTERNS[7].1,
+            PATTERNS[11].1,
             &shapes[0].1,
             "not a string literal or a static input",
         ),
-        (PATTERNS[8].1, &shapes[0].1, "may replace data.users.list"),
+        (PATTERNS[12].1, &shapes[0].1, "may replace data.users.list"),
         (
             PATTERNS[0].1,
             &shapes[3].1,
@@ -335,5 +364,5 @@ fn same_decisions_in_real_opa() {
     assert_eq!(results.len(), cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(missing.is_empty(), "{}", missing.join("\n"));
-    assert!(rewritten >= 15, "only {rewritten} rewrites");
+    assert!(rewritten >= 25, "only {rewritten} rewrites");
 }

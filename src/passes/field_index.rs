@@ -60,6 +60,10 @@ impl super::Pass for FieldIndex {
             for qi in scope::rule_queries(rule) {
                 let stmts = &qi.query.stmts;
                 for idx in 0..stmts.len() {
+                    if let Some(lookup) = field_lookup_at(&stmts[idx]) {
+                        plan_field_lookup(m, cx, rule, &qi, idx, lookup, &mut plan);
+                        continue;
+                    }
                     let Some(scan) = scan_at(&stmts[idx]) else {
                         continue;
                     };
@@ -156,6 +160,194 @@ impl super::Pass for FieldIndex {
             }
         }
         plan
+    }
+}
+
+/// The statement `data.P[i].f == e` (or `e == data.P[i].f`, `data.P[_]["f"] == e`).
+struct FieldLookup<'a> {
+    path: Vec<String>,
+    /// Source range of the index variable (`_` included).
+    var_range: (usize, usize),
+    field: String,
+    other: &'a Expr,
+}
+
+fn field_lookup_at(s: &LiteralStmt) -> Option<FieldLookup<'_>> {
+    let Literal::Expr { expr, .. } = &s.literal else {
+        return None;
+    };
+    let Expr::BoolExpr {
+        op: BoolOp::Eq,
+        lhs,
+        rhs,
+        ..
+    } = expr.as_ref()
+    else {
+        return None;
+    };
+    let side = |x: &'_ Expr| -> Option<(Vec<String>, String, usize, usize)> {
+        let (inner, field) = match x {
+            Expr::RefDot { refr, field, .. } => (refr, field.0.text().to_string()),
+            Expr::RefBrack { refr, index, .. } => (refr, ast::string_lit(index)?),
+            _ => return None,
+        };
+        let Expr::RefBrack { refr, index, .. } = inner.as_ref() else {
+            return None;
+        };
+        ast::var_name(index)?;
+        let (vs, ve) = ast::expr_range(index);
+        Some((ast::data_path(refr)?, field, vs, ve))
+    };
+    let (found, other) = match side(lhs) {
+        Some(f) => (f, rhs.as_ref()),
+        None => (side(rhs)?, lhs.as_ref()),
+    };
+    let (path, field, vs, ve) = found;
+    Some(FieldLookup {
+        path,
+        var_range: (vs, ve),
+        field,
+        other,
+    })
+}
+
+/// Plan `data.P[i].f == e`: bind `i` from the index first (`i = IDX[e][_]`), keep the statement.
+fn plan_field_lookup(
+    m: &ParsedModule,
+    cx: &Context,
+    rule: &Rule,
+    qi: &scope::QueryInfo,
+    idx: usize,
+    lookup: FieldLookup<'_>,
+    plan: &mut Plan,
+) {
+    let Some(world) = cx.world else { return };
+    let stmts = &qi.query.stmts;
+    let stmt = &stmts[idx];
+    let (ss, se) = ast::stmt_range(stmt);
+    let var = &m.text[lookup.var_range.0..lookup.var_range.1];
+    if var.starts_with(GENERATED_PREFIX) {
+        // Already rewritten (the index variable is regopt's own).
+        return;
+    }
+    let reserved = match world.reserved() {
+        Ok(r) => r,
+        Err(why) => {
+            plan.decline(ss, why.to_string());
+            return;
+        }
+    };
+    if !stmt.with_mods.is_empty() {
+        plan.decline(ss, "a `with` modifies the comparison");
+        return;
+    }
+    if !independent(lookup.other) {
+        plan.decline(
+            ss,
+            "the compared value is not a string literal or a static input reference",
+        );
+        return;
+    }
+    if var != "_" {
+        // `i` must be unbound here: no earlier use in this query or around it (a `some i`
+        // declaration of this query is fine), not a rule or import name.
+        if cx.facts.package_defines(&m.package, var) || m.imports.iter().any(|i| i.name == var) {
+            plan.decline(ss, format!("`{var}` names a rule or an import"));
+            return;
+        }
+        let mut allowed: Vec<(usize, usize)> = vec![(ss, qi.range.1.max(se))];
+        for s in &stmts[..idx] {
+            if let Literal::SomeVars { vars, .. } = &s.literal {
+                if vars.iter().any(|v| v.text() == var) {
+                    allowed.push(ast::stmt_range(s));
+                }
+            }
+        }
+        if scope::occurrence_outside(rule, qi, var, &allowed).is_some() {
+            plan.decline(
+                ss,
+                format!(
+                    "`{var}` may be bound before the comparison, so it is a lookup, not a scan"
+                ),
+            );
+            return;
+        }
+    }
+    let kind = match cx.facts.plain_base_doc(cx.data, &lookup.path) {
+        Ok(k) => k,
+        Err(why) => {
+            plan.decline(ss, why);
+            return;
+        }
+    };
+    if !matches!(kind, DataKind::Array | DataKind::Object) {
+        return;
+    }
+    let Some(raw) = cx.data.json_at(&lookup.path) else {
+        return;
+    };
+    let doc = match build_index(&raw, &lookup.field) {
+        Ok(d) => d,
+        Err(why) => {
+            plan.decline(ss, why);
+            return;
+        }
+    };
+    let h = short_hash(&[&lookup.path.join("\u{1}"), &lookup.field]);
+    let name = format!("idx_{}_{}", name_part(&lookup.path), h);
+    let mut idx_path = reserved.to_vec();
+    idx_path.push(name.clone());
+    let (os, oe) = ast::expr_range(lookup.other);
+    let sep = scope::stmt_sep(&m.text, ss);
+    let index = format!(
+        "{}[{}][_]",
+        ast::render_data_path(&idx_path),
+        &m.text[os..oe]
+    );
+    let mut group = Vec::new();
+    let bind = if var == "_" {
+        let fresh = format!(
+            "{GENERATED_PREFIX}i_{}",
+            short_hash(&[&m.path, &ss.to_string()])
+        );
+        group.push(Edit {
+            start: lookup.var_range.0,
+            end: lookup.var_range.1,
+            replacement: fresh.clone(),
+        });
+        format!("{fresh} := {index}")
+    } else {
+        format!("{var} = {index}")
+    };
+    // A body written without braces (`allow if data.P[_].f == e`) holds one statement: give it
+    // braces so that it can hold two.
+    let before = m.text[..ss].trim_end();
+    let braceless = stmts.len() == 1
+        && before.ends_with("if")
+        && before[..before.len() - 2]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_whitespace);
+    if braceless {
+        group.push(Edit {
+            start: ss,
+            end: ss,
+            replacement: format!("{{ {bind}; "),
+        });
+        group.push(Edit {
+            start: se,
+            end: se,
+            replacement: " }".to_string(),
+        });
+    } else {
+        group.push(Edit {
+            start: ss,
+            end: ss,
+            replacement: format!("{bind}{sep}"),
+        });
+    }
+    if plan.push_edits(group) {
+        plan.generated.push((name, doc));
     }
 }
 
