@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, LiteralStmt, Rule};
+use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, LiteralStmt, Ref, Rule};
 
 use super::scope;
 use super::{name_part, short_hash, Context, Edit, Plan, GENERATED_PREFIX};
@@ -173,18 +173,7 @@ struct FieldLookup<'a> {
 }
 
 fn field_lookup_at(s: &LiteralStmt) -> Option<FieldLookup<'_>> {
-    let Literal::Expr { expr, .. } = &s.literal else {
-        return None;
-    };
-    let Expr::BoolExpr {
-        op: BoolOp::Eq,
-        lhs,
-        rhs,
-        ..
-    } = expr.as_ref()
-    else {
-        return None;
-    };
+    let (lhs, rhs) = eq_sides(s)?;
     let side = |x: &'_ Expr| -> Option<(Vec<String>, String, usize, usize)> {
         let (inner, field) = match x {
             Expr::RefDot { refr, field, .. } => (refr, field.0.text().to_string()),
@@ -410,20 +399,25 @@ fn scan_at(s: &LiteralStmt) -> Option<Scan<'_>> {
     }
 }
 
-/// `v.f == e` or `e == v.f` (also `v["f"]`): (f, e).
-fn filter_of<'a>(s: &'a LiteralStmt, v: &str) -> Option<(String, &'a Expr)> {
+/// The two sides of a statement `a == b` (no `not`).
+fn eq_sides(s: &LiteralStmt) -> Option<(&Ref<Expr>, &Ref<Expr>)> {
     let Literal::Expr { expr, .. } = &s.literal else {
         return None;
     };
-    let Expr::BoolExpr {
-        op: BoolOp::Eq,
-        lhs,
-        rhs,
-        ..
-    } = expr.as_ref()
-    else {
-        return None;
-    };
+    match expr.as_ref() {
+        Expr::BoolExpr {
+            op: BoolOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => Some((lhs, rhs)),
+        _ => None,
+    }
+}
+
+/// `v.f == e` or `e == v.f` (also `v["f"]`): (f, e).
+fn filter_of<'a>(s: &'a LiteralStmt, v: &str) -> Option<(String, &'a Expr)> {
+    let (lhs, rhs) = eq_sides(s)?;
     let field = |x: &Expr| -> Option<String> {
         let p = ast::static_path(x)?;
         (p.len() == 2 && p[0] == v).then(|| p[1].clone())
