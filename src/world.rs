@@ -221,16 +221,11 @@ pub fn store_generated(bundle: &mut Bundle, reserved: &[String], docs: &BTreeMap
         return;
     }
     let mut bytes = Vec::with_capacity(docs.values().map(|d| d.len() + 32).sum());
-    bytes.push(b'{');
-    for (i, (name, doc)) in docs.iter().enumerate() {
-        if i > 0 {
-            bytes.push(b',');
-        }
-        json::write_string(&mut bytes, name);
-        bytes.push(b':');
-        bytes.extend_from_slice(doc);
-    }
-    bytes.push(b'}');
+    json::write_object(
+        &mut bytes,
+        docs.iter()
+            .map(|(name, doc)| (name.as_str(), doc.as_slice())),
+    );
     debug_assert!(json::compact(&bytes, &json::Limits::default(), &mut Vec::new()).is_ok());
     let path = own_file_path(reserved);
     if let Some(f) = bundle.files.iter_mut().find(|f| f.path == path) {

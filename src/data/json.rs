@@ -1116,6 +1116,20 @@ pub fn decode_string(inner: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Write a JSON object whose member values are already compact JSON text, in the given order.
+pub fn write_object<'a>(out: &mut Vec<u8>, members: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
+    out.push(b'{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key);
+        out.push(b':');
+        out.extend_from_slice(value);
+    }
+    out.push(b'}');
+}
+
 /// Write `s` as a JSON string literal (with quotes) exactly as Go's
 /// `encoding/json` does with `SetEscapeHTML(false)` (Go >= 1.22): `"` and `\`
 /// backslash-escaped, `\b \f \n \r \t` as short escapes, other bytes below

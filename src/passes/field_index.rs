@@ -476,18 +476,14 @@ fn build_index(raw: &[u8], field: &str) -> Result<Vec<u8>, String> {
         }
         _ => return Err("not a collection".into()),
     }
-    let mut out = Vec::new();
-    out.push(b'{');
-    for (i, (k, list)) in groups.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json::write_string(&mut out, k);
-        out.push(b':');
-        out.extend_from_slice(list);
-        out.push(b']');
+    for list in groups.values_mut() {
+        list.push(b']');
     }
-    out.push(b'}');
+    let mut out = Vec::new();
+    json::write_object(
+        &mut out,
+        groups.iter().map(|(k, list)| (k.as_str(), list.as_slice())),
+    );
     Ok(out)
 }
 
