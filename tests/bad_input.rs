@@ -1325,3 +1325,119 @@ fn file_and_directory_with_one_name_fail_cleanly_as_directory_output() {
     .success();
     assert_eq!(read_tar_gz(&tgz).names(), vec!["a", "a/data.json"]);
 }
+
+// Data files of 1 MiB and more are stripped of whitespace while they are
+// read (src/data/strip.rs); an error in one must still name its line and
+// column in the file as written, and stripping must not make invalid JSON
+// valid.
+
+/// A pretty-printed object of `n` members over 1 MiB, one member per line
+/// (line k + 1 holds member k), with `bad` spliced in place of member `at`.
+fn big_pretty(n: usize, at: usize, bad: &str) -> String {
+    let mut s = String::from("{\n");
+    for k in 0..n {
+        let sep = if k + 1 < n { "," } else { "" };
+        if k == at {
+            s.push_str(bad);
+            s.push_str(sep);
+        } else {
+            s.push_str(&format!(
+                "    \"key {k:06}\": {{ \"v\": [1, 2.50, \"a \\\" b\"] }}{sep}"
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("}\n");
+    assert!(s.len() > 1 << 20, "must be large enough to be stripped");
+    s
+}
+
+/// Where the unstripped reader (`json::compact` on the whole text) puts the
+/// error: "line L column C".
+fn exact_position(doc: &str) -> String {
+    let e = regopt::data::json::compact(
+        doc.as_bytes(),
+        &regopt::data::json::Limits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    format!("line {} column {}", e.line, e.column)
+}
+
+#[test]
+fn syntax_error_in_a_large_pretty_file_names_its_exact_line_and_column() {
+    // Member 30000 is on line 30002, with a stray `]` at column 36.
+    let doc = big_pretty(40_000, 30_000, "    \"key 030000\": { \"v\": [1, 2, 3] ]");
+    assert_eq!(exact_position(&doc), "line 30002 column 36");
+    let at = "line 30002 column 36";
+    let tgz = Case::tar_gz(&TarBuilder::new().file("big/data.json", &doc).tar_gz());
+    let r = tgz.refused(&[], exit::INVALID_DATA, &["big/data.json", at, "']'"]);
+    let dir = Case::directory(&[("big/data.json", doc.as_bytes())]);
+    let d = dir.refused(&[], exit::INVALID_DATA, &["big/data.json", at]);
+    // The same message (after the bundle path) either way.
+    let tail = |s: &str| s.split_once("big/data.json").map(|(_, t)| t.to_string());
+    assert_eq!(tail(&r.stderr), tail(&d.stderr));
+}
+
+#[test]
+fn whitespace_between_two_tokens_in_a_large_file_stays_an_error() {
+    // `[1 2]` must not become `[12]`, nor `tr ue` `true`, when whitespace is
+    // dropped.
+    for (at, bad, line) in [
+        (12_345, "    \"key 012345\": [1 2]", "line 12347 "),
+        (7, "    \"key 000007\": tr ue", "line 9 "),
+        (8, "    \"key 000008\": [1, 2.5 e3]", "line 10 "),
+    ] {
+        let doc = big_pretty(40_000, at, bad);
+        let exact = exact_position(&doc);
+        assert!(exact.starts_with(line), "{exact}");
+        let case = Case::tar_gz(&TarBuilder::new().file("big/data.json", &doc).tar_gz());
+        case.refused(&[], exit::INVALID_DATA, &["big/data.json", &exact]);
+    }
+}
+
+#[test]
+fn deep_nesting_in_a_large_file_is_a_limit_error() {
+    let deep = format!(
+        "\"key 000009\": {}1{}",
+        "[ ".repeat(2_000),
+        " ]".repeat(2_000)
+    );
+    let doc = big_pretty(40_000, 9, &deep);
+    let exact = exact_position(&doc);
+    assert!(exact.starts_with("line 11 "), "{exact}");
+    let case = Case::tar_gz(&TarBuilder::new().file("big/data.json", &doc).tar_gz());
+    case.refused(&[], exit::LIMIT, &["big/data.json", "nesting", &exact]);
+}
+
+#[test]
+fn large_pretty_file_is_written_compact_with_strings_intact() {
+    let doc = big_pretty(
+        40_000,
+        3,
+        "    \"key 000003\": \"  spaces\\t \\\\\\\" in  a string  \"",
+    );
+    let case = Case::tar_gz(&TarBuilder::new().file("big/data.json", &doc).tar_gz());
+    let out = case.out("out.tar.gz");
+    run([
+        os("optimize"),
+        case.input.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+    ])
+    .success();
+    let got = read_tar_gz(&out).get("big/data.json").unwrap().to_vec();
+    let want: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let back: serde_json::Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(back, want);
+    let text = String::from_utf8(got).unwrap();
+    assert!(
+        text.contains(r#""key 000003":"  spaces\t \\\" in  a string  ""#),
+        "string changed"
+    );
+    assert!(
+        text.contains(r#""key 000004":{"v":[1,2.50,"a \" b"]}"#),
+        "not compact"
+    );
+    assert!(!text.contains('\n'));
+}

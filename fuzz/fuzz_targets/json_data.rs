@@ -9,11 +9,14 @@
 //! - navigation over the output (`walk`, `members`, `elements`, `get`, `len`, scalars) never
 //!   panics and agrees with serde_json on member and element counts;
 //! - `to_canonical` gives valid compact JSON with the same value, and is idempotent;
+//! - stripping whitespace while reading (`strip::Stripper`, fed in pieces of any size) never
+//!   changes the outcome: the stripped text compacts to the same bytes, or fails too;
 //! - the YAML loader never panics; on success its JSON is compact and valid.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use regopt::data::json::{self, compact, to_canonical, walk, Kind, Limits, RawValue};
+use regopt::data::strip::Stripper;
 use regopt::data::yaml;
 
 /// Nesting limit: the CLI's default (`--max-depth 1000`).
@@ -121,6 +124,27 @@ fn check_json(data: &[u8]) {
     }
 }
 
+/// What the reader does with a large data file: strip while reading, then
+/// compact. The piece size comes from the first byte, so boundaries fall
+/// inside strings, escapes and whitespace runs.
+fn check_strip(data: &[u8]) {
+    let piece = 1 + usize::from(data.first().copied().unwrap_or(0) % 17);
+    let mut stripper = Stripper::default();
+    let mut stripped = Vec::new();
+    for p in data.chunks(piece) {
+        stripper.feed(p, &mut stripped);
+    }
+    let mut direct = Vec::new();
+    let direct = compact(data, &LIMITS, &mut direct).map(|()| direct);
+    let mut via = Vec::new();
+    let via = compact(&stripped, &LIMITS, &mut via).map(|()| via);
+    match (&direct, &via) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "stripping changed the compact form"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("stripping changed validity: direct {direct:?}, stripped {via:?}"),
+    }
+}
+
 fn check_yaml(data: &[u8]) {
     if let Ok(j) = yaml::to_json(data, &LIMITS) {
         recompacts_to_itself(&j, "YAML loader output");
@@ -130,5 +154,6 @@ fn check_yaml(data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     check_json(data);
+    check_strip(data);
     check_yaml(data);
 });

@@ -56,20 +56,53 @@ impl Default for ReadOptions {
     }
 }
 
+/// `data.json` files at least this large are stripped of whitespace while
+/// they are read ([`crate::data::strip`]), so a pretty-printed file is never
+/// held at its full size. Smaller ones are read whole and compacted on the
+/// thread pool.
+const STRIP_MIN: u64 = 1 << 20;
+
+/// How a read ended. Stripping while reading moves the positions of JSON
+/// errors (they are found in the stripped text), so a read that strips and
+/// meets invalid JSON in a stripped file asks to be done again without
+/// stripping, which reports the error at its place in the file.
+#[allow(clippy::large_enum_variant)] // one value per read, returned at once
+enum Outcome {
+    Done(Result<Bundle>),
+    Relocate,
+}
+
 /// Read a bundle from a directory or a `.tar.gz` file.
+///
+/// Large `data.json` files are stripped of whitespace while they are read;
+/// when one of them is invalid, the bundle is read again without stripping so
+/// that the error names its exact line and column.
 pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Bundle> {
     let meta = fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    if meta.is_dir() {
-        read_dir(path, opts)
-    } else {
-        let file = fs::File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        read_tar_gz(BufReader::with_capacity(256 << 10, file), opts)
+    let read = |strip: bool| {
+        if meta.is_dir() {
+            read_dir_with(path, opts, strip)
+        } else {
+            match fs::File::open(path) {
+                Ok(file) => {
+                    read_tar_gz_with(BufReader::with_capacity(256 << 10, file), opts, strip)
+                }
+                Err(source) => Outcome::Done(Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })),
+            }
+        }
+    };
+    match read(true) {
+        Outcome::Done(r) => r,
+        Outcome::Relocate => match read(false) {
+            Outcome::Done(r) => r,
+            Outcome::Relocate => unreachable!("a read without stripping never relocates"),
+        },
     }
 }
 
@@ -128,7 +161,17 @@ fn io_archive_error(e: io::Error, limit: u64) -> Error {
 }
 
 /// Read a bundle from a gzip-compressed tar stream.
+///
+/// The stream cannot be read twice, so data files are read whole (see
+/// [`read_path`], which strips large ones while reading).
 pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Result<Bundle> {
+    match read_tar_gz_with(input, opts, false) {
+        Outcome::Done(r) => r,
+        Outcome::Relocate => unreachable!("a read without stripping never relocates"),
+    }
+}
+
+fn read_tar_gz_with<R: io::BufRead + Send>(input: R, opts: &ReadOptions, strip: bool) -> Outcome {
     let limit = opts.max_total_size;
     let gz = MultiGzDecoder::new(input);
     let bounded = Bounded {
@@ -140,7 +183,7 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
     let collector = Collector::new(opts);
     let mut entries: u64 = 0;
     let mut total: u64 = 0;
-    rayon::scope(|scope| -> Result<()> {
+    let scanned = rayon::scope(|scope| -> Result<()> {
         loop {
             let entry = match tar.next_entry() {
                 Ok(Some(e)) => e,
@@ -205,7 +248,13 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
                 return Err(Error::TotalTooLarge { limit });
             }
             collector.claim(&path, &raw_name)?;
-            let bytes = tar.read_data(entry.size).map_err(|e| match e {
+            let stripped = strip && collector.strips(&path, entry.size);
+            let read = if stripped {
+                tar.read_data_stripped(entry.size)
+            } else {
+                tar.read_data(entry.size)
+            };
+            let bytes = read.map_err(|e| match e {
                 TarError::Truncated(_) => Error::CorruptArchive {
                     detail: format!(
                         "truncated tar entry '{raw_name}' (stream ends inside its data)"
@@ -213,29 +262,59 @@ pub fn read_tar_gz<R: io::BufRead + Send>(input: R, opts: &ReadOptions) -> Resul
                 },
                 e => archive_error(e, limit),
             })?;
-            collector.spawn(scope, path, raw_name, bytes);
+            collector.spawn(scope, path, raw_name, bytes, entry.size, stripped);
         }
+        // Read the rest of the stream so that the gzip trailer (CRC, length)
+        // is verified; still bounded by the total limit.
+        io::copy(tar.inner_mut(), &mut io::sink()).map_err(|e| io_archive_error(e, limit))?;
         Ok(())
-    })?;
-    // Read the rest of the stream so that the gzip trailer (CRC, length) is
-    // verified; still bounded by the total limit.
-    let mut rest = tar.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| io_archive_error(e, limit))?;
+    });
+    if let Err(e) = scanned {
+        return Outcome::Done(Err(e));
+    }
     collector.finish()
 }
 
 /// Read a bundle from a directory tree.
 pub fn read_dir(root: &Path, opts: &ReadOptions) -> Result<Bundle> {
+    match read_dir_with(root, opts, false) {
+        Outcome::Done(r) => r,
+        Outcome::Relocate => unreachable!("a read without stripping never relocates"),
+    }
+}
+
+fn read_dir_with(root: &Path, opts: &ReadOptions, strip: bool) -> Outcome {
     let mut found = Vec::new();
-    walk(root, root, &mut found, opts, &mut 0)?;
+    if let Err(e) = walk(root, root, &mut found, opts, &mut 0) {
+        return Outcome::Done(Err(e));
+    }
     found.sort();
     let collector = Collector::new(opts);
     let mut total: u64 = 0;
-    rayon::scope(|scope| -> Result<()> {
+    let scanned = rayon::scope(|scope| -> Result<()> {
         for rel in found {
             let full = root.join(&rel);
-            let bytes = fs::read(&full).map_err(|source| Error::Io { path: full, source })?;
-            let size = bytes.len() as u64;
+            let io_error = |source| Error::Io {
+                path: full.clone(),
+                source,
+            };
+            let listed = fs::metadata(&full).map_err(io_error)?.len();
+            let stripped = strip && collector.strips(&rel, listed);
+            let (bytes, size) = if stripped {
+                let file = fs::File::open(&full).map_err(io_error)?;
+                // Bounded by the size limit, even if the file grew since it was listed.
+                let mut bytes = Vec::with_capacity(usize::try_from(listed).unwrap_or(0));
+                let size = crate::data::strip::strip_reader(
+                    file.take(opts.size_limit.saturating_add(1)),
+                    &mut bytes,
+                )
+                .map_err(io_error)?;
+                (bytes, size)
+            } else {
+                let bytes = fs::read(&full).map_err(io_error)?;
+                let size = bytes.len() as u64;
+                (bytes, size)
+            };
             if size > opts.size_limit {
                 return Err(Error::FileTooLarge {
                     file: rel,
@@ -250,10 +329,13 @@ pub fn read_dir(root: &Path, opts: &ReadOptions) -> Result<Bundle> {
                 });
             }
             collector.claim(&rel, &rel)?;
-            collector.spawn(scope, rel.clone(), rel, bytes);
+            collector.spawn(scope, rel.clone(), rel, bytes, size, stripped);
         }
         Ok(())
-    })?;
+    });
+    if let Err(e) = scanned {
+        return Outcome::Done(Err(e));
+    }
     collector.finish()
 }
 
@@ -364,6 +446,8 @@ struct Collector<'o> {
     seen: Mutex<HashMap<String, String>>,
     done: Mutex<Vec<Result<BundleFile>>>,
     in_flight: std::sync::atomic::AtomicUsize,
+    /// A file stripped while read turned out not to be valid JSON.
+    strip_failed: std::sync::atomic::AtomicBool,
 }
 
 impl<'o> Collector<'o> {
@@ -373,6 +457,7 @@ impl<'o> Collector<'o> {
             seen: Mutex::new(HashMap::new()),
             done: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            strip_failed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -388,25 +473,53 @@ impl<'o> Collector<'o> {
         Ok(())
     }
 
-    fn spawn<'s>(&'s self, scope: &rayon::Scope<'s>, path: String, name: String, bytes: Vec<u8>) {
+    /// Whether the file at `path`, of `size` bytes, is to be stripped of
+    /// whitespace while it is read.
+    fn strips(&self, path: &str, size: u64) -> bool {
+        size >= STRIP_MIN && !self.opts.keep_data_bytes && FileKind::of(path) == FileKind::DataJson
+    }
+
+    /// Processes a file read as `bytes` (stripped of whitespace while read
+    /// if `stripped`), `original_size` bytes long in the bundle.
+    fn spawn<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        path: String,
+        name: String,
+        bytes: Vec<u8>,
+        original_size: u64,
+        stripped: bool,
+    ) {
         use std::sync::atomic::Ordering;
         let size = bytes.len();
+        let record = move |r: Result<BundleFile>| {
+            if stripped && matches!(r, Err(Error::Json { .. })) {
+                self.strip_failed.store(true, Ordering::Release);
+            }
+            self.done.lock().expect("collector lock").push(r);
+        };
         let busy = self.in_flight.load(Ordering::Acquire);
         if busy.saturating_add(size) > IN_FLIGHT_BUDGET {
             // Process it here: the next file is read only when this one is done.
-            let r = process(path, name, bytes, self.opts);
-            self.done.lock().expect("collector lock").push(r);
+            record(process(path, name, bytes, original_size, self.opts));
             return;
         }
         self.in_flight.fetch_add(size, Ordering::AcqRel);
         scope.spawn(move |_| {
-            let r = process(path, name, bytes, self.opts);
+            let r = process(path, name, bytes, original_size, self.opts);
             self.in_flight.fetch_sub(size, Ordering::AcqRel);
-            self.done.lock().expect("collector lock").push(r);
+            record(r);
         });
     }
 
-    fn finish(self) -> Result<Bundle> {
+    fn finish(self) -> Outcome {
+        if self.strip_failed.load(std::sync::atomic::Ordering::Acquire) {
+            return Outcome::Relocate;
+        }
+        Outcome::Done(self.collect())
+    }
+
+    fn collect(self) -> Result<Bundle> {
         let mut files = Vec::new();
         let mut errors = Vec::new();
         for r in self.done.into_inner().expect("collector lock") {
@@ -426,9 +539,14 @@ impl<'o> Collector<'o> {
 }
 
 /// Validate and convert one file according to its kind.
-fn process(path: String, name: String, bytes: Vec<u8>, opts: &ReadOptions) -> Result<BundleFile> {
+fn process(
+    path: String,
+    name: String,
+    bytes: Vec<u8>,
+    original_size: u64,
+    opts: &ReadOptions,
+) -> Result<BundleFile> {
     let kind = FileKind::of(&path);
-    let original_size = bytes.len() as u64;
     let mut file = BundleFile {
         path,
         name,
@@ -542,10 +660,11 @@ where
             });
         }
         collector.claim(&path, &name)?;
-        processed.push(process(path, name, bytes, opts));
+        let size = bytes.len() as u64;
+        processed.push(process(path, name, bytes, size, opts));
     }
     *collector.done.lock().expect("collector lock") = processed;
-    collector.finish()
+    collector.collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! fixed metadata (mode 0644, uid/gid 0, mtime 0, empty user/group names) so the
 //! same entries always give the same bytes.
 
-use std::io::{self, Read, Write};
+use std::borrow::Cow;
+use std::io::{self, Read};
 
 const BLOCK: usize = 512;
 /// Extension records (long names, PAX headers) larger than this are refused:
@@ -85,6 +86,11 @@ impl<R: Read> TarReader<R> {
     /// Give back the underlying reader (e.g. to drain a gzip trailer).
     pub fn into_inner(self) -> R {
         self.inner
+    }
+
+    /// The underlying stream.
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// The next entry's header, or `None` at the end of the archive. The caller
@@ -189,6 +195,37 @@ impl<R: Read> TarReader<R> {
         Ok(data)
     }
 
+    /// Read the current entry's data (exactly `size` bytes) as JSON text
+    /// with whitespace outside strings dropped while it is decompressed
+    /// ([`crate::data::strip`]), so the full text is never in memory.
+    pub fn read_data_stripped(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
+        let len = usize::try_from(size).map_err(|_| {
+            TarError::BadHeader(format!("entry size {size} does not fit in memory"))
+        })?;
+        // Capacity for the worst case (nothing to strip); pages beyond what is
+        // written are never touched, so they cost address space only.
+        let mut data = Vec::with_capacity(len);
+        let n = crate::data::strip::strip_reader((&mut self.inner).take(size), &mut data)
+            .map_err(|e| truncated(e, "entry data"))?;
+        if n < size {
+            return Err(TarError::Truncated("entry data".into()));
+        }
+        self.skip_padding(size)?;
+        self.pending = 0;
+        Ok(data)
+    }
+
+    fn skip_padding(&mut self, size: u64) -> Result<(), TarError> {
+        let pad = (padded(size) - size) as usize;
+        if pad > 0 {
+            let mut skip = [0u8; BLOCK];
+            self.inner
+                .read_exact(&mut skip[..pad])
+                .map_err(|e| truncated(e, "entry padding"))?;
+        }
+        Ok(())
+    }
+
     fn read_exact_padded(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
         let len = usize::try_from(size).map_err(|_| {
             TarError::BadHeader(format!("entry size {size} does not fit in memory"))
@@ -197,13 +234,7 @@ impl<R: Read> TarReader<R> {
         self.inner
             .read_exact(&mut data)
             .map_err(|e| truncated(e, "entry data"))?;
-        let pad = (padded(size) - size) as usize;
-        if pad > 0 {
-            let mut skip = [0u8; BLOCK];
-            self.inner
-                .read_exact(&mut skip[..pad])
-                .map_err(|e| truncated(e, "entry padding"))?;
-        }
+        self.skip_padding(size)?;
         Ok(data)
     }
 
@@ -349,46 +380,42 @@ fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, TarError> {
     Ok(out)
 }
 
-/// Writes a tar stream of regular files with fixed metadata.
-pub struct TarWriter<W: Write> {
-    inner: W,
-}
+static ZEROS: [u8; BLOCK * 2] = [0u8; BLOCK * 2];
 
-impl<W: Write> TarWriter<W> {
-    /// Start writing an archive.
-    pub fn new(inner: W) -> Self {
-        TarWriter { inner }
+/// The tar stream of regular files `entries` (name, data), with the same bytes
+/// as `tar` writes for regular files with fixed metadata, as a list of pieces whose concatenation is the
+/// stream: headers owned, file data borrowed (never copied), padding and the
+/// end-of-archive marker static zeros.
+pub fn stream_pieces<'a, I>(entries: I) -> Vec<Cow<'a, [u8]>>
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    fn padded_piece<'a>(out: &mut Vec<Cow<'a, [u8]>>, data: Cow<'a, [u8]>) {
+        let pad = (padded(data.len() as u64) - data.len() as u64) as usize;
+        out.push(data);
+        if pad > 0 {
+            out.push(Cow::Borrowed(&ZEROS[..pad]));
+        }
     }
-
-    /// Append a regular file. Names longer than 100 bytes get a GNU long-name
-    /// record, which Go's archive/tar (and so OPA) reads.
-    pub fn append_file(&mut self, name: &[u8], data: &[u8]) -> io::Result<()> {
+    let mut out = Vec::new();
+    for (name, data) in entries {
         if name.len() > 100 {
             let mut long = name.to_vec();
             long.push(0);
-            let h = header(b"././@LongLink", long.len() as u64, b'L');
-            self.inner.write_all(&h)?;
-            self.write_padded(&long)?;
-            self.inner
-                .write_all(&header(&name[..100], data.len() as u64, b'0'))?;
+            out.push(Cow::Owned(
+                header(b"././@LongLink", long.len() as u64, b'L').to_vec(),
+            ));
+            padded_piece(&mut out, Cow::Owned(long));
+            out.push(Cow::Owned(
+                header(&name[..100], data.len() as u64, b'0').to_vec(),
+            ));
         } else {
-            self.inner
-                .write_all(&header(name, data.len() as u64, b'0'))?;
+            out.push(Cow::Owned(header(name, data.len() as u64, b'0').to_vec()));
         }
-        self.write_padded(data)
+        padded_piece(&mut out, Cow::Borrowed(data));
     }
-
-    fn write_padded(&mut self, data: &[u8]) -> io::Result<()> {
-        self.inner.write_all(data)?;
-        let pad = (padded(data.len() as u64) - data.len() as u64) as usize;
-        self.inner.write_all(&[0u8; BLOCK][..pad])
-    }
-
-    /// Write the end-of-archive marker and give back the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.inner.write_all(&[0u8; BLOCK * 2])?;
-        Ok(self.inner)
-    }
+    out.push(Cow::Borrowed(&ZEROS[..]));
+    out
 }
 
 fn header(name: &[u8], size: u64, flag: u8) -> [u8; BLOCK] {
@@ -427,11 +454,7 @@ mod tests {
     use super::*;
 
     fn archive(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
-        let mut w = TarWriter::new(Vec::new());
-        for (n, d) in entries {
-            w.append_file(n, d).unwrap();
-        }
-        w.finish().unwrap()
+        stream_pieces(entries.iter().copied()).concat()
     }
 
     #[test]

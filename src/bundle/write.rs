@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use flate2::{Compression, GzBuilder};
 use rayon::prelude::*;
 
-use super::tar::TarWriter;
+use super::tar::stream_pieces;
 use super::{Bundle, FileKind};
 use crate::error::{Error, Result};
 
@@ -25,10 +25,11 @@ use crate::error::{Error, Result};
 /// restarting the 32 KiB deflate window costs well under 1 % of the size.
 const GZ_CHUNK: usize = 1 << 20;
 
-/// Pieces compressed per parallel batch: bounds the memory held by the
-/// writer; has no effect on the output bytes.
+/// Pieces compressed per parallel batch, one per thread: bounds the memory
+/// held by the writer (each piece held is 1 MiB); has no effect on the output
+/// bytes.
 fn gz_batch() -> usize {
-    (rayon::current_num_threads() * 2).max(2)
+    rayon::current_num_threads().max(1)
 }
 
 /// The shape of the output.
@@ -141,7 +142,9 @@ fn write_archive_file(
         .tempfile_in(&parent)
         .map_err(io_err(&parent))?;
     {
-        let file = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        // Compressed pieces are written whole; the buffer only gathers tar
+        // headers and the small last piece.
+        let file = io::BufWriter::with_capacity(64 << 10, tmp.as_file());
         let file = write_tar_gz(entries, file, level).map_err(io_err(target))?;
         file.into_inner()
             .map_err(|e| e.into_error())
@@ -173,12 +176,48 @@ pub fn write_tar_gz<W: Write>(
     w: W,
     level: u32,
 ) -> io::Result<W> {
-    let gz = ParallelGz::new(w, level);
-    let mut tar = TarWriter::new(gz);
-    for (name, bytes) in entries {
-        tar.append_file(name.as_bytes(), bytes)?;
+    let pieces = stream_pieces(entries.iter().map(|(n, b)| (n.as_bytes(), &b[..])));
+    parallel_gzip(&pieces, w, level)
+}
+
+/// Compresses the concatenation of `pieces` into `w` as gzip members of
+/// [`GZ_CHUNK`] input bytes each (the last one shorter), compressed in
+/// parallel batches of [`gz_batch`] and written in order. The chunks are
+/// slices of the pieces, never copied together: the only memory the writer
+/// holds is the compressed output of one batch.
+pub fn parallel_gzip<W: Write>(pieces: &[Cow<'_, [u8]>], mut w: W, level: u32) -> io::Result<W> {
+    let level = level.min(9);
+    let chunks = cut_chunks(pieces);
+    for batch in chunks.chunks(gz_batch()) {
+        let compressed: Vec<io::Result<Vec<u8>>> =
+            batch.par_iter().map(|c| gzip_member(c, level)).collect();
+        for c in compressed {
+            w.write_all(&c?)?;
+        }
     }
-    tar.finish()?.finish()
+    w.flush()?;
+    Ok(w)
+}
+
+/// The stream `pieces` cut into chunks of [`GZ_CHUNK`] bytes, each a list of
+/// slices; at least one chunk (empty for an empty stream).
+fn cut_chunks<'p>(pieces: &'p [Cow<'_, [u8]>]) -> Vec<Vec<&'p [u8]>> {
+    let mut chunks = vec![Vec::new()];
+    let mut room = GZ_CHUNK;
+    for piece in pieces {
+        let mut rest: &[u8] = piece;
+        while !rest.is_empty() {
+            if room == 0 {
+                chunks.push(Vec::new());
+                room = GZ_CHUNK;
+            }
+            let take = room.min(rest.len());
+            chunks.last_mut().expect("one chunk").push(&rest[..take]);
+            rest = &rest[take..];
+            room -= take;
+        }
+    }
+    chunks
 }
 
 fn write_directory(entries: &[(String, Cow<'_, [u8]>)], target: &Path) -> Result<()> {
@@ -233,84 +272,35 @@ fn write_directory(entries: &[(String, Cow<'_, [u8]>)], target: &Path) -> Result
     Ok(())
 }
 
-/// A gzip writer that compresses fixed-size pieces in parallel, each as its
-/// own gzip member with a fixed header (no name, mtime 0, OS 255).
-pub struct ParallelGz<W: Write> {
-    inner: W,
-    level: u32,
-    current: Vec<u8>,
-    full: Vec<Vec<u8>>,
-}
+/// Input is handed to the compressor in blocks of this size, counted from the
+/// start of its chunk: the deflate output depends on how its input is split
+/// into writes, and this makes the split depend on the bytes only, not on
+/// where one file ends and the next begins.
+const GZ_BLOCK: usize = 64 << 10;
 
-impl<W: Write> ParallelGz<W> {
-    /// Compress into `inner` at `level` (0–9).
-    pub fn new(inner: W, level: u32) -> Self {
-        ParallelGz {
-            inner,
-            level: level.min(9),
-            current: Vec::with_capacity(GZ_CHUNK),
-            full: Vec::new(),
-        }
-    }
-
-    fn flush_batch(&mut self) -> io::Result<()> {
-        let level = self.level;
-        let compressed: Vec<io::Result<Vec<u8>>> = self
-            .full
-            .par_iter()
-            .map(|c| gzip_member(c, level))
-            .collect();
-        for c in compressed {
-            self.inner.write_all(&c?)?;
-        }
-        self.full.clear();
-        Ok(())
-    }
-
-    /// Compress what is left and give back the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        if !self.current.is_empty() || self.full.is_empty() {
-            let last = std::mem::take(&mut self.current);
-            self.full.push(last);
-        }
-        self.flush_batch()?;
-        self.inner.flush()?;
-        Ok(self.inner)
-    }
-}
-
-fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let mut enc = GzBuilder::new().mtime(0).operating_system(255).write(
-        Vec::with_capacity(data.len() / 3 + 64),
-        Compression::new(level),
-    );
-    enc.write_all(data)?;
-    enc.finish()
-}
-
-impl<W: Write> Write for ParallelGz<W> {
-    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len();
-        while !buf.is_empty() {
-            let room = GZ_CHUNK - self.current.len();
-            let take = room.min(buf.len());
-            self.current.extend_from_slice(&buf[..take]);
-            buf = &buf[take..];
-            if self.current.len() == GZ_CHUNK {
-                let full = std::mem::replace(&mut self.current, Vec::with_capacity(GZ_CHUNK));
-                self.full.push(full);
-                if self.full.len() >= gz_batch() {
-                    self.flush_batch()?;
-                }
+/// One gzip member with a fixed header (no name, mtime 0, OS 255) holding
+/// the concatenation of `slices`.
+fn gzip_member(slices: &[&[u8]], level: u32) -> io::Result<Vec<u8>> {
+    let len: usize = slices.iter().map(|s| s.len()).sum();
+    let mut enc = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::with_capacity(len / 3 + 64), Compression::new(level));
+    let mut block = Vec::with_capacity(GZ_BLOCK.min(len));
+    for s in slices {
+        let mut rest = *s;
+        while !rest.is_empty() {
+            let take = (GZ_BLOCK - block.len()).min(rest.len());
+            block.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if block.len() == GZ_BLOCK {
+                enc.write_all(&block)?;
+                block.clear();
             }
         }
-        Ok(n)
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        // Pieces are cut by size only; flushing early would change the output.
-        Ok(())
-    }
+    enc.write_all(&block)?;
+    enc.finish()
 }
 
 #[cfg(test)]
@@ -323,22 +313,45 @@ mod tests {
         let data: Vec<u8> = (0..(GZ_CHUNK * 2 + 1000))
             .map(|i| (i % 251) as u8)
             .collect();
-        let mut a = ParallelGz::new(Vec::new(), 6);
-        a.write_all(&data).unwrap();
-        let a = a.finish().unwrap();
-        let mut b = ParallelGz::new(Vec::new(), 6);
-        for piece in data.chunks(777) {
-            b.write_all(piece).unwrap();
-        }
-        let b = b.finish().unwrap();
-        assert_eq!(a, b, "output must not depend on write sizes");
+        let whole = parallel_gzip(&[Cow::Borrowed(&data[..])], Vec::new(), 6).unwrap();
+        // The same stream split into pieces at other places (not at chunk
+        // boundaries) compresses to the same bytes.
+        let split: Vec<Cow<'_, [u8]>> = data.chunks(777).map(Cow::Borrowed).collect();
+        let b = parallel_gzip(&split, Vec::new(), 6).unwrap();
+        assert_eq!(
+            whole, b,
+            "output must not depend on how the stream is split"
+        );
         let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&a[..])
+        flate2::read::MultiGzDecoder::new(&whole[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        // fixed header: no mtime, OS 255
-        assert_eq!(&a[4..8], &[0, 0, 0, 0]);
-        assert_eq!(a[9], 255);
+        // three members, each with the fixed header: no mtime, OS 255
+        assert_eq!(&whole[4..8], &[0, 0, 0, 0]);
+        assert_eq!(whole[9], 255);
+        let members = whole
+            .windows(4)
+            .filter(|w| w == &[0x1f, 0x8b, 8, 0])
+            .count();
+        assert!(members >= 3, "expected one gzip member per 1 MiB chunk");
+    }
+
+    #[test]
+    fn chunks_are_cut_at_fixed_offsets() {
+        let a = vec![1u8; GZ_CHUNK - 10];
+        let b = [2u8; 20];
+        let pieces = [Cow::Borrowed(&a[..]), Cow::Borrowed(&b[..])];
+        let chunks = cut_chunks(&pieces);
+        let lens: Vec<usize> = chunks
+            .iter()
+            .map(|c| c.iter().map(|s| s.len()).sum())
+            .collect();
+        assert_eq!(lens, vec![GZ_CHUNK, 10]);
+        assert_eq!(
+            cut_chunks(&[]).len(),
+            1,
+            "an empty stream is one empty member"
+        );
     }
 }

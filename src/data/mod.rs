@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod stats;
+pub mod strip;
 pub mod tree;
 pub mod view;
 pub mod yaml;
