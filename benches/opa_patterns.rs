@@ -16,9 +16,11 @@
 //! the 5, then `--slow-iterations` (5) timed evaluations), all variants in one driver call
 //! so it can check they decide alike. Variants whose probe median is below
 //! `--slow-threshold-ms` (50) are then measured on all 50 inputs (`--warmup` 30000 untimed,
-//! `--iterations` 5000 timed), `--repeats` (2) times in alternating order, keeping each
+//! `--iterations` 5000 timed), `--repeats` (4) times in alternating order, keeping each
 //! variant's run with the lowest median (a short run on a busy 2-core machine is easily hit by
-//! someone else's burst). The long warm-up matters: OPA's first evaluation allocates several
+//! someone else's burst, and two fresh OPA processes evaluating the *same* policy on the same
+//! data differ by up to ±30 % in median: 0.026 against 0.035 ms was seen between `direct` and
+//! `direct-regopt` at 15 MB; with two repeats that noise alone could move a ratio past 1.5×). The long warm-up matters: OPA's first evaluation allocates several
 //! hundred MB, and Go's concurrent GC then marks the ~1 GB heap (at 60 MB) for a second or two;
 //! timed evaluations inside that window measured 1.5–2.2× slower, in whichever variant happened
 //! to be caught (seen with a 200-eval warm-up). 30000 evaluations (~1.5 s) get past it, so the
@@ -217,7 +219,7 @@ fn main() {
         warmup: args.num("--warmup", 30000),
         slow_iterations: args.num("--slow-iterations", 5),
         slow_threshold_ms: args.num("--slow-threshold-ms", 50.0),
-        repeats: args.num("--repeats", 2usize).max(1),
+        repeats: args.num("--repeats", 4usize).max(1),
         python: args
             .get("--python")
             .map(str::to_string)
