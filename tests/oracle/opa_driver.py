@@ -11,6 +11,7 @@ Commands:
   batch SPEC.json [--json OUT]
   eval BUNDLE --query Q [--input JSON]
   bench --query Q --inputs F.jsonl [--warmup N] [--iterations N] [--json OUT] NAME=BUNDLE...
+  paired --query Q --inputs F.jsonl [--warmup N] [--iterations N] [--json OUT] NAME=BUNDLE...
   check
 
 A bundle is a directory or a .tar.gz. It is read the way OPA's bundle reader
@@ -903,12 +904,7 @@ def cmd_bench_child(ns) -> int:
 
 
 def cmd_bench(ns) -> int:
-    variants = []
-    for item in ns.bundles:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise UsageError(f"expected NAME=BUNDLE, got {item!r}")
-        variants.append((name, path))
+    variants = parse_variants(ns.bundles)
     results = []
     for name, path in variants:
         cmd = [sys.executable, str(Path(__file__).resolve()), "_bench-child", "--query", ns.query,
@@ -944,13 +940,81 @@ def cmd_bench(ns) -> int:
     return 2 if any("fatal" in r for r in results) else 0
 
 
+def parse_variants(items) -> list:
+    variants = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"expected NAME=BUNDLE, got {item!r}")
+        variants.append((name, path))
+    return variants
+
+
+def cmd_paired(ns) -> int:
+    """Latency of several bundles measured side by side in one process.
+
+    Every bundle is loaded into its own engine in this process; then each
+    timed round evaluates the same input on every engine, starting with a
+    different engine each round. All variants thus run under the same Go heap,
+    GC cycles and machine load, which makes their *ratios* stable to a few
+    per cent, where medians of separate processes differ by up to 30 % for the
+    same policy. Absolute figures are higher than in `bench` (the heap holds
+    every bundle's data) and memory is not measured here.
+    """
+    variants = parse_variants(ns.bundles)
+    inputs = [doc for _, doc in read_inputs(ns.inputs)]
+    if not inputs:
+        raise UsageError(f"{ns.inputs}: no inputs")
+    query = ns.query.encode()
+    engines, results = [], []
+    for name, path in variants:
+        bundle = Bundle.from_path(path, parse_data=False)
+        engines.append(bundle.load(validate=False))
+        del bundle
+        gc.collect()
+        digest = hashlib.sha256()
+        for doc in inputs:
+            digest.update(Outcome.parse(engines[-1].eval_raw(query, doc)).key().encode() + b"\n")
+        results.append({"name": name, "bundle": path, "outcomes_digest": digest.hexdigest()[:16]})
+    for e in engines:
+        for i in range(ns.warmup):
+            e.eval_raw(query, inputs[i % len(inputs)])
+    lat = [[] for _ in engines]
+    n = len(engines)
+    for i in range(ns.iterations):
+        doc = inputs[i % len(inputs)]
+        for k in range(n):
+            j = (i + k) % n
+            t0 = time.perf_counter_ns()
+            engines[j].eval_raw(query, doc)
+            lat[j].append(time.perf_counter_ns() - t0)
+    for e in engines:
+        e.close()
+    for r, l in zip(results, lat):
+        l.sort()
+        r["iterations"] = len(l)
+        r["median_ms"] = statistics.median(l) / 1e6
+        r["p99_ms"] = l[max(0, math.ceil(0.99 * len(l)) - 1)] / 1e6
+    print(f"query {ns.query}, {ns.iterations} rounds over {n} bundles in one process "
+          f"after {ns.warmup} warm-up evals each")
+    print(f"{'bundle':<16} {'median ms':>10} {'p99 ms':>9} {'/ first':>8}")
+    for r in results:
+        print(f"{r['name']:<16} {r['median_ms']:>10.4f} {r['p99_ms']:>9.3f} "
+              f"{r['median_ms'] / results[0]['median_ms']:>8.2f}")
+    if len({r["outcomes_digest"] for r in results}) > 1:
+        print("WARNING: the bundles' outcomes on these inputs differ (run compare)")
+    write_json(ns.json, {"query": ns.query, "inputs": str(ns.inputs), "warmup": ns.warmup,
+                         "iterations": ns.iterations, "mode": "paired", "results": results})
+    return 0
+
+
 # --------------------------------------------------------------------------
 # command line
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{compare,batch,eval,bench,check}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{compare,batch,eval,bench,paired,check}")
 
     p = sub.add_parser("compare", help="compare two bundles on queries x inputs")
     p.add_argument("a", type=Path, help="bundle A (the original)")
@@ -981,6 +1045,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
     p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser("paired", help="latency ratios, all bundles side by side in one process")
+    p.add_argument("--query", required=True)
+    p.add_argument("--inputs", type=Path, required=True)
+    p.add_argument("--warmup", type=int, default=20000, help="untimed evals per bundle")
+    p.add_argument("--iterations", type=int, default=20000, help="timed rounds")
+    p.add_argument("--json", type=Path)
+    p.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
+    p.set_defaults(run=cmd_paired)
 
     p = sub.add_parser("_bench-child")
     p.add_argument("--query", required=True)
