@@ -47,6 +47,19 @@ impl Case {
         self.dir.path().join(name)
     }
 
+    /// Run `optimize` to `out.tar.gz`, which must succeed; the archive written.
+    fn optimized(&self) -> Archive {
+        let out = self.out("out.tar.gz");
+        run([
+            os("optimize"),
+            self.input.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ])
+        .success();
+        read_tar_gz(&out)
+    }
+
     /// Run `optimize` (to an archive and to a directory) and `inspect`; all
     /// must fail with `code`, render the error once with the bundle path, the
     /// fragments and a hint, and leave nothing beside the input.
@@ -695,15 +708,7 @@ fn nesting_within_the_default_limit_is_accepted() {
     // smaller, hidden limit may refuse it.
     let doc = format!("{{\"a\":{}1{}}}", "[".repeat(500), "]".repeat(500));
     let case = Case::tar_gz(&TarBuilder::new().file("data.json", &doc).tar_gz());
-    let out = case.out("out.tar.gz");
-    run([
-        os("optimize"),
-        case.input.as_os_str(),
-        os("-o"),
-        out.as_os_str(),
-    ])
-    .success();
-    assert_eq!(read_tar_gz(&out).get("data.json").unwrap(), doc.as_bytes());
+    assert_eq!(case.optimized().get("data.json").unwrap(), doc.as_bytes());
 }
 
 #[test]
@@ -1418,15 +1423,7 @@ fn large_pretty_file_is_written_compact_with_strings_intact() {
         "    \"key 000003\": \"  spaces\\t \\\\\\\" in  a string  \"",
     );
     let case = Case::tar_gz(&TarBuilder::new().file("big/data.json", &doc).tar_gz());
-    let out = case.out("out.tar.gz");
-    run([
-        os("optimize"),
-        case.input.as_os_str(),
-        os("-o"),
-        out.as_os_str(),
-    ])
-    .success();
-    let got = read_tar_gz(&out).get("big/data.json").unwrap().to_vec();
+    let got = case.optimized().get("big/data.json").unwrap().to_vec();
     let want: serde_json::Value = serde_json::from_str(&doc).unwrap();
     let back: serde_json::Value = serde_json::from_slice(&got).unwrap();
     assert_eq!(back, want);
