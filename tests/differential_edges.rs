@@ -104,8 +104,16 @@ fn patterns() -> Vec<Pattern> {
             "r := object.get(data.rules, [\"a\", \"b\"], \"d\")\n\
              r2 := object.get(data.rules, [\"a\", \"arr\", 1], \"d\")\n\
              r3 := object.get(data.rules, [], \"d\")\n\
-             r4 := object.get(data.rules, \"k\", \"d\")\n",
-            &["data.t.r", "data.t.r2", "data.t.r3", "data.t.r4"],
+             r4 := object.get(data.rules, \"k\", \"d\")\n\
+             r5 := object.get(data.rules, [\"a\", \"arr\"], \"d\")\n\
+             r6 := object.get(data.rules, [\"a\", \"missing\"], false)\n\
+             r7 := object.get(data.rules, [\"a\", \"b\", \"c\"], \"d\")\n\
+             r8 := object.get(data.rules, [\"a\"], \"d\")\n\
+             r9 := object.get(data.rules, [\"a\", input.key], \"d\")\n",
+            &[
+                "data.t.r", "data.t.r2", "data.t.r3", "data.t.r4", "data.t.r5", "data.t.r6",
+                "data.t.r7", "data.t.r8", "data.t.r9",
+            ],
             Expect::Rewrite("object-get"),
         ),
         p(

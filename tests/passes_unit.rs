@@ -107,6 +107,64 @@ fn assert_unchanged(files: &[(&str, &str)], data: serde_json::Value, reason_part
 }
 
 #[test]
+fn object_get_literal_path_becomes_a_direct_reference() {
+    // `["a", "b"]` is a path: the helper reads data.rules.a.b, with the default when `b` is
+    // missing, while data.rules.a is an object; a path with a number step or a variable keeps
+    // the key helper (whose non-string branch is the original call).
+    let text = "package t\n\nr1 := object.get(data.rules, [\"a\", \"b\"], \"d\")\n\n\
+                r2 := object.get(data.rules, [\"a\", \"x-y\"], false)\n\n\
+                r3 := object.get(data.rules, [\"a\"], \"d\")\n\n\
+                r4 := object.get(data.rules, [\"a\", \"arr\", 1], \"d\")\n\n\
+                r5 := object.get(data.rules, [\"a\", input.key], \"d\")\n";
+    let data = json!({"rules": {"a": {"b": false, "arr": [10, 20]}, "k": 1}});
+    for v in [RegoVersion::V1, RegoVersion::V0] {
+        let (after, report) = optimize(&[("t.rego", text)], v, &data, None);
+        assert!(report.bugs.is_empty(), "{report:#?}");
+        let t = &after[0].text;
+        for (rule, call) in [
+            ("r1", "__regopt_get_rules_a_b_"),
+            ("r2", "__regopt_get_rules_a_x_y_"),
+            ("r3", "__regopt_get_rules_a_"),
+        ] {
+            assert!(t.contains(&format!("{rule} := {call}")), "{rule}:\n{t}");
+        }
+        assert!(t.contains("__regopt_v := data.rules.a.b\n"), "{t}");
+        assert!(t.contains("__regopt_v := data.rules.a[\"x-y\"]\n"), "{t}");
+        assert!(t.contains("is_object(data.rules.a)"), "{t}");
+        assert!(
+            t.contains("object.get(data.rules, [\"a\", \"b\"], __regopt_d)"),
+            "{t}"
+        );
+        assert!(t.contains("r4 := __regopt_get_rules_") && !t.contains("r4 := object.get"));
+        let before = vec![src("t.rego", text, v)];
+        for data in [
+            data.clone(),
+            json!({"rules": {"a": {"x-y": null}}}),
+            json!({"rules": {"a": {}, "k": 1}}),
+        ] {
+            assert_same(&before, &after, &data, &key_inputs(), "data.t");
+        }
+    }
+    // The document holding the last step is not an object: declined with the reason.
+    assert_unchanged(
+        &[(
+            "t.rego",
+            "package t\n\nr := object.get(data.rules, [\"k\", \"b\"], \"d\")\n",
+        )],
+        json!({"rules": {"k": 1}}),
+        "path key: data.rules.k is a number, not an object",
+    );
+    assert_unchanged(
+        &[(
+            "t.rego",
+            "package t\n\nr := object.get(data.rules, [\"a\", \"b\"], \"d\")\n",
+        )],
+        json!({"rules": {"k": 1}}),
+        "no data file of the bundle defines data.rules.a",
+    );
+}
+
+#[test]
 fn object_get_declines() {
     let call = "package t\n\nr := object.get(data.rules, input.key, \"d\")\n";
     // Non-object data.

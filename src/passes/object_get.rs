@@ -7,6 +7,9 @@
 //! (number, boolean, null, object, array path) goes to the original `object.get`, because
 //! `data.P[1]` would find key "1" where `object.get` gives the default, and an array key is a
 //! path. An undefined key or default makes the helper call undefined, like the builtin call.
+//! A literal path of strings, `object.get(data.P, ["a", "b"], d)`, becomes a helper reading
+//! `data.P.a.b` directly while `data.P.a` is an object (then the walk is exactly the lookup),
+//! else the original call.
 //! The direct branches also require `is_object(data.P)`: a query-level `with data.P as …`
 //! (invisible here) may replace the object by anything, and then the original `object.get`
 //! runs — with its type error on a non-object, and its key matching on `{1: "one"}`.
@@ -51,6 +54,52 @@ pub fn helper_text(v1: bool, name: &str, path: &[String]) -> String {
                 vec![format!("is_object({p})"), format!("is_string({k})")],
             ),
             (v, vec![format!("{v} := object.get({p}, {k}, {d})")]),
+        ],
+    )
+}
+
+/// The segments of a literal path key `["a", "b"]`: a non-empty array of string literals.
+fn literal_string_path(e: &Expr) -> Option<Vec<String>> {
+    match e {
+        Expr::Array { items, .. } if !items.is_empty() => {
+            items.iter().map(|x| ast::string_lit(x)).collect()
+        }
+        _ => None,
+    }
+}
+
+/// Text of the helper for `object.get(data.<base>, [<segs>], d)`, a literal path of strings:
+/// the direct branches read `data.<base>.<segs>` once the document holding the last segment is
+/// an object (a path step on anything else, or a missing step, is the original call's business:
+/// an array step, a type error on a non-object `data.<base>`, the default).
+pub fn path_helper_text(v1: bool, name: &str, base: &[String], segs: &[String]) -> String {
+    let mut full = base.to_vec();
+    full.extend(segs.iter().cloned());
+    let parent = ast::render_data_path(&full[..full.len() - 1]);
+    let target = ast::render_data_path(&full);
+    let literal = segs
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let d = "__regopt_d";
+    let v = "__regopt_v";
+    render_function(
+        v1,
+        &format!("{name}({d})"),
+        &[
+            (
+                v,
+                vec![format!("is_object({parent})"), format!("{v} := {target}")],
+            ),
+            (d, vec![format!("is_object({parent})")]),
+            (
+                v,
+                vec![format!(
+                    "{v} := object.get({}, [{literal}], {d})",
+                    ast::render_data_path(base)
+                )],
+            ),
         ],
     )
 }
@@ -140,12 +189,43 @@ impl super::Pass for ObjectGet {
                     plan.decline(start, why);
                     continue;
                 }
-                let name = format!(
-                    "{HELPER_PREFIX}{}_{}",
-                    name_part(&path),
-                    short_hash(&[&m.path, &path.join("\u{1}")])
-                );
-                let text = helper_text(m.v1_syntax, &name, &path);
+                // A literal path of strings reads one document below data.P; its parent must
+                // be a plain object of the bundle too.
+                let segs = literal_string_path(&params[1]);
+                let (name, text, shown) = match &segs {
+                    Some(segs) => {
+                        let mut full = path.clone();
+                        full.extend(segs.iter().cloned());
+                        if let Err(why) =
+                            cx.facts.plain_base_object(cx.data, &full[..full.len() - 1])
+                        {
+                            plan.decline(start, format!("path key: {why}"));
+                            continue;
+                        }
+                        let name = format!(
+                            "{HELPER_PREFIX}{}_{}",
+                            name_part(&full),
+                            short_hash(&[&m.path, "path", &full.join("\u{1}")])
+                        );
+                        let text = path_helper_text(m.v1_syntax, &name, &path, segs);
+                        let literal: Vec<String> = segs
+                            .iter()
+                            .map(|s| serde_json::to_string(s).unwrap_or_default())
+                            .collect();
+                        let shown =
+                            format!("{}, [{}]", ast::render_data_path(&path), literal.join(", "));
+                        (name, text, shown)
+                    }
+                    None => {
+                        let name = format!(
+                            "{HELPER_PREFIX}{}_{}",
+                            name_part(&path),
+                            short_hash(&[&m.path, &path.join("\u{1}")])
+                        );
+                        let text = helper_text(m.v1_syntax, &name, &path);
+                        (name, text, format!("{}, k", ast::render_data_path(&path)))
+                    }
+                };
                 let slot = match helper_slot(m, cx, &name, &text) {
                     Ok(s) => s,
                     Err(why) => {
@@ -157,7 +237,11 @@ impl super::Pass for ObjectGet {
                     let (s, t) = ast::expr_range(e);
                     m.text[s..t].to_string()
                 };
-                let replacement = format!("{name}({}, {})", arg(&params[1]), arg(&params[2]));
+                let replacement = if segs.is_some() {
+                    format!("{name}({})", arg(&params[2]))
+                } else {
+                    format!("{name}({}, {})", arg(&params[1]), arg(&params[2]))
+                };
                 if plan.push_edit(Edit {
                     start,
                     end,
@@ -166,8 +250,7 @@ impl super::Pass for ObjectGet {
                     && added.insert(name.clone())
                 {
                     let comment = format!(
-                        "# regopt object-get: object.get({}, k, d) without copying the object\n",
-                        ast::render_data_path(&path)
+                        "# regopt object-get: object.get({shown}, d) without copying the object\n"
                     );
                     plan.edits.push(append_edit(m, &format!("{comment}{text}")));
                 }
