@@ -1037,29 +1037,27 @@ def main(argv=None) -> int:
     p.add_argument("--input", default=NO_INPUT, help="input document as JSON text (default: none)")
     p.set_defaults(run=cmd_eval)
 
-    p = sub.add_parser("bench", help="latency and memory, each bundle in a fresh process")
-    p.add_argument("--query", required=True)
-    p.add_argument("--inputs", type=Path, required=True)
-    p.add_argument("--warmup", type=int, default=20, help="untimed evals after the first pass")
-    p.add_argument("--iterations", type=int, default=200, help="timed evals")
-    p.add_argument("--json", type=Path)
-    p.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
-    p.set_defaults(run=cmd_bench)
+    def timing(p, warmup, iterations, warmup_help, iterations_help):
+        """The arguments every timing command takes."""
+        p.add_argument("--query", required=True)
+        p.add_argument("--inputs", type=Path, required=True)
+        p.add_argument("--warmup", type=int, default=warmup, help=warmup_help)
+        p.add_argument("--iterations", type=int, default=iterations, help=iterations_help)
 
-    p = sub.add_parser("paired", help="latency ratios, all bundles side by side in one process")
-    p.add_argument("--query", required=True)
-    p.add_argument("--inputs", type=Path, required=True)
-    p.add_argument("--warmup", type=int, default=20000, help="untimed evals per bundle")
-    p.add_argument("--iterations", type=int, default=20000, help="timed rounds")
-    p.add_argument("--json", type=Path)
-    p.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
-    p.set_defaults(run=cmd_paired)
+    for name, run, help_, warmup, iterations, warmup_help, iterations_help in (
+        ("bench", cmd_bench, "latency and memory, each bundle in a fresh process",
+         20, 200, "untimed evals after the first pass", "timed evals"),
+        ("paired", cmd_paired, "latency ratios, all bundles side by side in one process",
+         20000, 20000, "untimed evals per bundle", "timed rounds"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        timing(p, warmup, iterations, warmup_help, iterations_help)
+        p.add_argument("--json", type=Path)
+        p.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
+        p.set_defaults(run=run)
 
     p = sub.add_parser("_bench-child")
-    p.add_argument("--query", required=True)
-    p.add_argument("--inputs", type=Path, required=True)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--iterations", type=int, default=200)
+    timing(p, 20, 200, None, None)
     p.add_argument("bundle")
     p.set_defaults(run=cmd_bench_child)
 
