@@ -284,6 +284,32 @@ fn rego_passes_nul_byte_module_reaches_fixpoint() {
     }
 }
 
+/// Found by rego_passes (CI run of 2026-11-28): a function body whose first statement starts
+/// with a unary minus (`{\n-\tr := ifroles[user]\n}`). data-args inserted its guard before it
+/// with a newline, `is_object(data.roles)\n-\tr := …`, which the parser reads as one
+/// subtraction, so the copy did not parse (reported as a pass bug; the module was left
+/// unchanged). Now a statement starting with `-`, `+`, `(`, `[` or `.` is separated from the
+/// inserted guards by `;`.
+#[test]
+fn rego_passes_guard_before_unary_minus_parses() {
+    let data = input("rego_passes", "guard-before-unary-minus.txt");
+    let (report, _, after) = run_passes(std::str::from_utf8(&data).unwrap());
+    assert!(report.bugs.is_empty(), "{:?}", report.bugs);
+    assert!(
+        report.rewrites.iter().any(|r| r.pass == "data-args"),
+        "data-args should now specialise role_of: {:?}",
+        report.rewrites
+    );
+    for m in &after {
+        parse_module(m).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.path, m.text));
+    }
+    let text: String = after.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        text.contains("is_object(data.roles); -\tr := ifroles[user]"),
+        "{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated (policy, data, input) triples: regorus and real OPA
 // ---------------------------------------------------------------------------------------------

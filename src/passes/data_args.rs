@@ -528,11 +528,16 @@ fn spec_text(m: &ParsedModule, cx: &Context, key: &SpecKey) -> Result<Spec, Stri
                     let qs = q.span.start as usize;
                     if m.text[qs.min(fs)..fs].contains('{') {
                         let sep = super::scope::stmt_sep(&m.text, fs);
-                        edits.push(insert(fs, format!("{}{sep}", g.join(&sep))));
+                        let last = super::scope::sep_before_stmt(&m.text, fs);
+                        edits.push(insert(fs, format!("{}{last}", g.join(&sep))));
                     } else {
                         // `if stmt` without braces: add them.
-                        let lines: String = g.iter().map(|l| format!("\t{l}\n")).collect();
-                        edits.push(insert(fs, format!("{{\n{lines}\t")));
+                        let last = if super::scope::could_continue(&m.text, fs) {
+                            "; "
+                        } else {
+                            "\n\t"
+                        };
+                        edits.push(insert(fs, format!("{{\n\t{}{last}", g.join("\n\t"))));
                         edits.push(insert(q.span.end as usize, "\n}".to_string()));
                     }
                 }

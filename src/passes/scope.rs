@@ -431,6 +431,27 @@ pub fn stmt_sep(text: &str, start: usize) -> String {
     }
 }
 
+/// The text separating statements inserted *before* the statement starting at `start` from it:
+/// as [`stmt_sep`], except `; ` when that statement begins with a character that could continue
+/// the inserted one across a line break (`-x`, `+x`, `(…)`, `[…]`, `.…`): after a newline the
+/// parser would read `guard\n-x` as `guard - x`.
+pub fn sep_before_stmt(text: &str, start: usize) -> String {
+    if could_continue(text, start) {
+        "; ".to_string()
+    } else {
+        stmt_sep(text, start)
+    }
+}
+
+/// Whether the statement starting at `start` begins with a character that could continue an
+/// expression on the line before it (see [`sep_before_stmt`]).
+pub fn could_continue(text: &str, start: usize) -> bool {
+    matches!(
+        text[start..].chars().next(),
+        Some('-' | '+' | '(' | '[' | '.')
+    )
+}
+
 /// An edit deleting statement `idx` of query `q`, keeping the layout valid: its whole line when
 /// it is alone on it, else the statement with a neighbouring `;`, else it becomes `true` (also
 /// when it is the query's only statement).
