@@ -236,28 +236,11 @@ fn find_copies(
 /// Whether the document at `path` in file `fi` is all of `data.<path>`: no other data file is
 /// mounted at or below it, and none mounted above it holds anything there.
 fn whole_in_file(bundle: &Bundle, fi: usize, path: &[String]) -> bool {
-    bundle.files.iter().enumerate().all(|(i, f)| {
-        if i == fi || !matches!(f.kind, FileKind::DataJson | FileKind::DataYaml) {
-            return true;
-        }
-        let mount = f.data_segments();
-        if !refs::overlaps(&mount, path) {
-            return true;
-        }
-        if mount.len() >= path.len() {
-            return false;
-        }
-        let Some(mut v) = f.data_value() else {
-            return true;
-        };
-        for seg in &path[mount.len()..] {
-            match v.get(seg) {
-                Some(x) => v = x,
-                None => return true,
-            }
-        }
-        false
-    })
+    bundle
+        .files
+        .iter()
+        .enumerate()
+        .all(|(i, f)| i == fi || !f.defines(path))
 }
 
 /// Deduplicate identical data documents; rewrites `modules` and the bundle's data in place.

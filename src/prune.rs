@@ -379,25 +379,7 @@ fn names_something(bundle: &Bundle, parsed: &[ParsedModule], e: &[String]) -> bo
             .iter()
             .any(|r| refs::overlaps(&refs::rule_path(m, r), e))
     });
-    rule || bundle.files.iter().any(|f| {
-        let mount = f.data_segments();
-        if !refs::overlaps(&mount, e) {
-            return false;
-        }
-        if mount.len() >= e.len() {
-            return true;
-        }
-        let Some(mut v) = f.data_value() else {
-            return false;
-        };
-        for seg in &e[mount.len()..] {
-            match v.get(seg) {
-                Some(x) => v = x,
-                None => return false,
-            }
-        }
-        true
-    })
+    rule || bundle.files.iter().any(|f| f.defines(e))
 }
 
 /// Bytes of the `data.json` files as they will be written.

@@ -293,6 +293,23 @@ fn an_entrypoint_naming_nothing_refuses_pruning() {
 }
 
 #[test]
+fn a_directory_holding_only_a_module_is_not_data_an_entrypoint_names() {
+    // `q/policy.rego` declares package p: the directory q mounts no data, so `-e q` names
+    // nothing (a module file under q once counted as data there).
+    let f = files(&[
+        ("q/policy.rego", "package p\nallow if data.a\n"),
+        ("data.json", r#"{"a":1,"b":2}"#),
+    ]);
+    let (b, r) = optimize(&f, &["p/allow", "q"], true);
+    assert_eq!(text(&b, "data.json"), r#"{"a":1,"b":2}"#);
+    let why = r.prune.unwrap().refused.unwrap();
+    assert!(
+        why.contains("entrypoint data.q names no rule and no data"),
+        "{why}"
+    );
+}
+
+#[test]
 fn no_entrypoints_prunes_nothing() {
     let f = files(&[
         ("p.rego", "package p\nallow if data.a\n"),

@@ -116,6 +116,32 @@ impl BundleFile {
         }
     }
 
+    /// Whether this is a data file that holds a value at or below `data.<path>`, or a value at a
+    /// proper prefix of `path` that contains `path` (mounted at or below the path, or reaching it
+    /// from above).
+    pub fn defines(&self, path: &[String]) -> bool {
+        if !matches!(self.kind, FileKind::DataJson | FileKind::DataYaml) {
+            return false;
+        }
+        let mount = self.data_segments();
+        if mount.starts_with(path) {
+            return true;
+        }
+        if !path.starts_with(&mount) {
+            return false;
+        }
+        let Some(mut v) = self.data_value() else {
+            return false;
+        };
+        for seg in &path[mount.len()..] {
+            match v.get(seg) {
+                Some(x) => v = x,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// The data path (segments after `data`) a data file is mounted at: its
     /// directory, with leading `/` and `.` characters trimmed as OPA's
     /// `getNormalizedPath` does.
