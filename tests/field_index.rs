@@ -349,7 +349,7 @@ fn same_decisions_in_real_opa() {
     let mut failures = Vec::new();
     for r in &results {
         evaluations += r.evaluations;
-        if r.load_error_a.is_some() || r.load_error_b.is_some() || !r.differences.is_empty() {
+        if !r.loaded_and_agree() {
             failures.push(format!(
                 "{}: load A {:?}, load B {:?}, differences {:?}",
                 r.name, r.load_error_a, r.load_error_b, r.differences

@@ -5,9 +5,8 @@
 //! nothing), and that regorus gives the same result before and after on every query × input —
 //! and, for v1 cases, that real OPA v1.20.2 does too (input/ vs expected/ through
 //! tests/common/oracle.rs; the engine reads Rego v1 only). An optional `rego_version` file
-//! containing `v0` marks v0 modules; an optional `entrypoints` file (one a line) declares the
-//! closed world (reserved path `data.__regopt__`): the `precompute` stage runs first, and the
-//! documents it generates are part of expected/data.json.
+//! containing `v0` marks v0 modules. Cases with an `entrypoints` file (a closed world: the whole
+//! pipeline with precompute, dedup and pruning) are run by tests/prune_dedup.rs instead.
 
 mod common;
 mod passes_support;
@@ -15,7 +14,7 @@ mod passes_support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use regopt::passes::{self, ClosedWorld, PassOptions};
+use regopt::passes::{self, PassOptions};
 use regopt::rego::{JsonDataView, ModuleSource, RegoVersion};
 
 fn rego_files(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
@@ -48,52 +47,6 @@ fn load(dir: &Path, version: RegoVersion) -> Vec<ModuleSource> {
         .collect()
 }
 
-/// Reserved path of closed-world cases (the in-memory data view owns all of `data`).
-const RESERVED: &str = "__regopt__";
-
-/// Options of a case: an optional `entrypoints` file (one a line) declares the closed world.
-fn options(case: &Path) -> PassOptions {
-    let world = fs::read_to_string(case.join("entrypoints"))
-        .ok()
-        .map(|t| ClosedWorld {
-            entrypoints: t
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(|l| regopt::world::parse_entrypoint(l).unwrap())
-                .collect(),
-            reserved: Ok(vec![RESERVED.to_string()]),
-        });
-    PassOptions {
-        world,
-        ..PassOptions::default()
-    }
-}
-
-/// The precompute stage, then the passes (seeing the documents the stage generated), as the
-/// pipeline runs them. Returns the report and the data with the generated documents.
-fn run_all(
-    modules: &mut [ModuleSource],
-    data: &serde_json::Value,
-    opts: &PassOptions,
-) -> (passes::PassReport, serde_json::Value) {
-    let stage = passes::precompute::run(modules, &JsonDataView::new(data.clone()), opts);
-    let mut after_data = data.clone();
-    if !stage.generated.is_empty() {
-        let mut docs = after_data
-            .get(RESERVED)
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        for (k, v) in &stage.generated {
-            docs.insert(k.clone(), serde_json::from_slice(v).unwrap());
-        }
-        after_data[RESERVED] = serde_json::Value::Object(docs);
-    }
-    let mut report = passes::run(modules, &JsonDataView::new(after_data.clone()), opts);
-    passes::precompute::merge(stage, &mut report);
-    (report, after_data)
-}
-
 #[test]
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
@@ -124,9 +77,8 @@ fn golden_cases() {
             .unwrap_or_else(|_| serde_json::json!({}));
         let before = load(&case.join("input"), version);
         let mut after = before.clone();
-        let opts = options(case);
-        // Documents generated under the reserved path (closed-world cases) join the data.
-        let (report, after_data) = run_all(&mut after, &data, &opts);
+        let view = JsonDataView::new(data.clone());
+        let report = passes::run(&mut after, &view, &PassOptions::default());
         assert!(
             report.bugs.is_empty(),
             "{name}: pass bugs {:#?}",
@@ -140,13 +92,7 @@ fn golden_cases() {
                 fs::create_dir_all(p.parent().unwrap()).unwrap();
                 fs::write(p, &m.text).unwrap();
             }
-            if after_data != data {
-                fs::write(
-                    expected_dir.join("data.json"),
-                    serde_json::to_string_pretty(&after_data).unwrap() + "\n",
-                )
-                .unwrap();
-            } else if case.join("input/data.json").exists() {
+            if case.join("input/data.json").exists() {
                 fs::copy(case.join("input/data.json"), expected_dir.join("data.json")).unwrap();
             }
             fs::write(
@@ -164,38 +110,31 @@ fn golden_cases() {
         }
         // Idempotence.
         let mut again = expected.clone();
-        let (r2, _) = run_all(&mut again, &after_data, &opts);
+        let r2 = passes::run(&mut again, &view, &PassOptions::default());
         if again != expected || !r2.rewrites.is_empty() {
             failures.push(format!("{name}: not idempotent: {:#?}", r2.rewrites));
         }
         // Differential check in regorus.
-        let queries = fs::read_to_string(case.join("queries")).unwrap_or_default();
-        let inputs = fs::read_to_string(case.join("inputs.jsonl")).unwrap_or_default();
+        let queries = common::read_lines(&case.join("queries"));
+        let inputs = common::read_lines(&case.join("inputs.jsonl"));
         if version == RegoVersion::V1 {
-            let lines = |t: &str| -> Vec<String> {
-                t.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect()
-            };
             oracle_cases.push(serde_json::json!({
                 "name": name,
                 "a": case.join("input"),
                 "b": expected_dir,
-                "queries": lines(&queries),
-                "inputs": lines(&inputs),
+                "queries": queries,
+                "inputs": inputs,
             }));
         }
-        for q in queries.lines().filter(|l| !l.trim().is_empty()) {
-            for line in inputs.lines().filter(|l| !l.trim().is_empty()) {
-                let inp: Option<serde_json::Value> = if line.trim() == "__none__" {
+        for q in &queries {
+            for line in &inputs {
+                let inp: Option<serde_json::Value> = if line == "__none__" {
                     None
                 } else {
                     Some(serde_json::from_str(line).unwrap())
                 };
                 let a = passes_support::eval(&before, &data, inp.as_ref(), q);
-                let b = passes_support::eval(&after, &after_data, inp.as_ref(), q);
+                let b = passes_support::eval(&after, &data, inp.as_ref(), q);
                 if a != b || a.contains("LOAD ERROR") {
                     failures.push(format!("{name}: {q} on {line}: before {a} after {b}"));
                 }
@@ -207,24 +146,6 @@ fn golden_cases() {
     let Some(oracle) = common::oracle::engine() else {
         return;
     };
-    let results = oracle.batch(&serde_json::json!({ "cases": oracle_cases }));
-    assert_eq!(results.len(), oracle_cases.len());
-    for r in &results {
-        println!(
-            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
-            r.name,
-            r.evaluations,
-            r.agree,
-            r.defined,
-            r.differences.len()
-        );
-        if r.load_error_a.is_some()
-            || r.load_error_b.is_some()
-            || !r.differences.is_empty()
-            || r.evaluations == 0
-        {
-            failures.push(format!("{}: real OPA: {r:#?}", r.name));
-        }
-    }
+    failures.extend(common::oracle::golden_failures(&oracle, &oracle_cases));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

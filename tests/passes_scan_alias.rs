@@ -1056,7 +1056,7 @@ fn real_opa_scan_and_alias_edges() {
         );
         evals += r.evaluations;
         defined += r.defined;
-        if r.load_error_a.is_some() || r.load_error_b.is_some() || !r.differences.is_empty() {
+        if !r.loaded_and_agree() {
             failures.push(format!("{}: {r:#?}", r.name));
         }
     }

@@ -560,7 +560,7 @@ fn real_opa_object_get_and_data_args_with_query_mocks() {
             r.defined,
             r.differences.len()
         );
-        if r.load_error_a.is_some() || r.load_error_b.is_some() || !r.differences.is_empty() {
+        if !r.loaded_and_agree() {
             failures.push(format!("{}: {r:#?}", r.name));
         }
     }

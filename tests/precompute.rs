@@ -812,7 +812,7 @@ fn real_opa_differential() {
     let mut bad = Vec::new();
     for r in &results {
         evaluations += r.evaluations;
-        if r.load_error_a.is_some() || r.load_error_b.is_some() || !r.differences.is_empty() {
+        if !r.loaded_and_agree() {
             bad.push(format!(
                 "{}: {:?} {:?}\n{}",
                 r.name,

@@ -1021,22 +1021,7 @@ fn golden_closed_world_cases() {
         println!("skipped the real-OPA comparison of the golden cases: no engine");
         return;
     };
-    for r in oracle.batch(&json!({ "cases": batch })) {
-        println!(
-            "real OPA {}: {} evaluations, {} agree, {} differences",
-            r.name,
-            r.evaluations,
-            r.agree,
-            r.differences.len()
-        );
-        if r.load_error_a.is_some()
-            || r.load_error_b.is_some()
-            || !r.differences.is_empty()
-            || r.evaluations == 0
-        {
-            failures.push(format!("{}: real OPA: {r:#?}", r.name));
-        }
-    }
+    failures.extend(common::oracle::golden_failures(&oracle, &batch));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

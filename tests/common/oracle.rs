@@ -91,6 +91,36 @@ pub struct CaseResult {
     pub both_failed_same: bool,
 }
 
+impl CaseResult {
+    /// Both sides loaded and every evaluation agreed.
+    pub fn loaded_and_agree(&self) -> bool {
+        self.load_error_a.is_none() && self.load_error_b.is_none() && self.differences.is_empty()
+    }
+}
+
+/// Golden cases in real OPA: runs `cases` (input/ against expected/) as one batch, prints a
+/// line per case and returns a failure for each that does not load on both sides, differs, or
+/// evaluated nothing.
+pub fn golden_failures(oracle: &Oracle, cases: &[Value]) -> Vec<String> {
+    let results = oracle.batch(&serde_json::json!({ "cases": cases }));
+    assert_eq!(results.len(), cases.len());
+    let mut failures = Vec::new();
+    for r in &results {
+        println!(
+            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
+            r.name,
+            r.evaluations,
+            r.agree,
+            r.defined,
+            r.differences.len()
+        );
+        if !r.loaded_and_agree() || r.evaluations == 0 {
+            failures.push(format!("{}: real OPA: {r:#?}", r.name));
+        }
+    }
+    failures
+}
+
 /// The oracle, installing the engine on first use. `None` (after printing
 /// `skipped: real OPA engine unavailable: <reason>`) when it cannot be
 /// installed outside CI; under CI that panics instead.
