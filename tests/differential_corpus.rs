@@ -111,6 +111,21 @@ struct RawCase {
 
 /// The cases of one YAML file; a file or case that cannot be read becomes a `not analysable`
 /// entry (id, reason).
+/// Every case of every set under `root`, and the (id, reason) of those that could not be built.
+fn load_corpus(root: &Path) -> (Vec<Case>, Vec<(String, String)>) {
+    let mut cases = Vec::new();
+    let mut refused = Vec::new();
+    for set in SETS {
+        let dir = root.join(set);
+        let mut files = Vec::new();
+        yaml_files(&dir, &mut files);
+        for f in &files {
+            load_cases(set, &dir, f, &mut cases, &mut refused);
+        }
+    }
+    (cases, refused)
+}
+
 fn load_cases(
     set: &'static str,
     root: &Path,
@@ -307,16 +322,7 @@ fn optimizing_corpus_cases_never_changes_a_decision() {
     }
 
     // ---- load every case
-    let mut cases = Vec::new();
-    let mut refused: Vec<(String, String)> = Vec::new();
-    for set in SETS {
-        let dir = root.join(set);
-        let mut files = Vec::new();
-        yaml_files(&dir, &mut files);
-        for f in &files {
-            load_cases(set, &dir, f, &mut cases, &mut refused);
-        }
-    }
+    let (cases, refused) = load_corpus(&root);
     let found = cases.len() + refused.len();
     assert!(found > 0, "no cases under {}", root.display());
 
@@ -739,16 +745,7 @@ fn closed_world_corpus_cases_never_change_a_decision() {
         println!("skipped: corpus not found at {}", root.display());
         return;
     }
-    let mut cases = Vec::new();
-    let mut refused = Vec::new();
-    for set in SETS {
-        let dir = root.join(set);
-        let mut files = Vec::new();
-        yaml_files(&dir, &mut files);
-        for f in &files {
-            load_cases(set, &dir, f, &mut cases, &mut refused);
-        }
-    }
+    let (cases, _) = load_corpus(&root);
     let mut batch = Vec::new();
     let (mut tried, mut changed, mut rewrites, mut pruned) = (0, 0, 0, 0);
     let mut stages: BTreeMap<String, usize> = BTreeMap::new();

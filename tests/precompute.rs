@@ -79,6 +79,10 @@ impl Out {
     }
 }
 
+/// A data-only set of admin names, looked up with the input.
+const ADMINS_POLICY: &str =
+    "package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n";
+
 fn files(modules: &[(&str, &str)], data: Value, manifest: Option<Value>) -> Files {
     let mut f: Files = Vec::new();
     if let Some(m) = manifest {
@@ -151,7 +155,7 @@ fn one(module: &str) -> Out {
 
 #[test]
 fn complete_rule_with_comprehension_value() {
-    let o = one("package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n");
+    let o = one(ADMINS_POLICY);
     assert!(
         o.module("p.rego")
             .contains("admins := {__regopt_x | data.__regopt__.pre_"),
@@ -426,14 +430,7 @@ fn pass_selection() {
         ..PassOptions::default()
     };
     assert!(only.validate().is_ok());
-    let f = files(
-        &[(
-            "p.rego",
-            "package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n",
-        )],
-        users(),
-        None,
-    );
+    let f = files(&[("p.rego", ADMINS_POLICY)], users(), None);
     let read = ReadOptions::default();
     // Without precompute, field-index would index the scan instead: skip it too.
     let skip_both = vec!["precompute".to_string(), "field-index".to_string()];
@@ -470,14 +467,7 @@ fn reserved_path_is_not_placed_under_an_array() {
 
 #[test]
 fn open_world_does_nothing() {
-    let f = files(
-        &[(
-            "p.rego",
-            "package p\nadmins := {u.name | some u in data.users; u.role == \"admin\"}\nallow if input.user in admins\n",
-        )],
-        users(),
-        None,
-    );
+    let f = files(&[("p.rego", ADMINS_POLICY)], users(), None);
     let o = optimize(&f, &[]);
     assert!(o.rewrites.is_empty());
     assert!(o.declines.is_empty(), "{:?}", o.declines);
