@@ -292,13 +292,12 @@ fn read_dir_with(root: &Path, opts: &ReadOptions, strip: bool) -> Outcome {
     let collector = Collector::new(opts);
     let mut total: u64 = 0;
     let scanned = rayon::scope(|scope| -> Result<()> {
-        for rel in found {
+        for (rel, listed) in found {
             let full = root.join(&rel);
             let io_error = |source| Error::Io {
                 path: full.clone(),
                 source,
             };
-            let listed = fs::metadata(&full).map_err(io_error)?.len();
             let stripped = strip && collector.strips(&rel, listed);
             let (bytes, size) = if stripped {
                 let file = fs::File::open(&full).map_err(io_error)?;
@@ -339,10 +338,11 @@ fn read_dir_with(root: &Path, opts: &ReadOptions, strip: bool) -> Outcome {
     collector.finish()
 }
 
+/// Collects the regular files below `dir` as (path relative to `root`, size when listed).
 fn walk(
     root: &Path,
     dir: &Path,
-    out: &mut Vec<String>,
+    out: &mut Vec<(String, u64)>,
     opts: &ReadOptions,
     count: &mut u64,
 ) -> Result<()> {
@@ -387,7 +387,7 @@ fn walk(
                     limit: opts.size_limit,
                 });
             }
-            out.push(rel);
+            out.push((rel, meta.len()));
         } else {
             return Err(unsafe_entry(
                 &rel,

@@ -199,9 +199,7 @@ impl<R: Read> TarReader<R> {
     /// with whitespace outside strings dropped while it is decompressed
     /// ([`crate::data::strip`]), so the full text is never in memory.
     pub fn read_data_stripped(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
-        let len = usize::try_from(size).map_err(|_| {
-            TarError::BadHeader(format!("entry size {size} does not fit in memory"))
-        })?;
+        let len = entry_len(size)?;
         // Capacity for the worst case (nothing to strip); pages beyond what is
         // written are never touched, so they cost address space only.
         let mut data = Vec::with_capacity(len);
@@ -227,9 +225,7 @@ impl<R: Read> TarReader<R> {
     }
 
     fn read_exact_padded(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
-        let len = usize::try_from(size).map_err(|_| {
-            TarError::BadHeader(format!("entry size {size} does not fit in memory"))
-        })?;
+        let len = entry_len(size)?;
         let mut data = vec![0u8; len];
         self.inner
             .read_exact(&mut data)
@@ -248,6 +244,12 @@ impl<R: Read> TarReader<R> {
         }
         Ok(())
     }
+}
+
+/// An entry's size as a buffer length.
+fn entry_len(size: u64) -> Result<usize, TarError> {
+    usize::try_from(size)
+        .map_err(|_| TarError::BadHeader(format!("entry size {size} does not fit in memory")))
 }
 
 fn truncated(e: io::Error, what: &str) -> TarError {
