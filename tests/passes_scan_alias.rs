@@ -1046,14 +1046,7 @@ fn real_opa_scan_and_alias_edges() {
     let mut failures = Vec::new();
     let (mut evals, mut defined) = (0, 0);
     for r in &results {
-        println!(
-            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
-            r.name,
-            r.evaluations,
-            r.agree,
-            r.defined,
-            r.differences.len()
-        );
+        println!("{}", r.line());
         evals += r.evaluations;
         defined += r.defined;
         if !r.loaded_and_agree() {

@@ -552,14 +552,7 @@ fn real_opa_object_get_and_data_args_with_query_mocks() {
     let results = oracle.batch(&cases);
     let mut failures = Vec::new();
     for r in &results {
-        println!(
-            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
-            r.name,
-            r.evaluations,
-            r.agree,
-            r.defined,
-            r.differences.len()
-        );
+        println!("{}", r.line());
         if !r.loaded_and_agree() {
             failures.push(format!("{}: {r:#?}", r.name));
         }

@@ -96,6 +96,18 @@ impl CaseResult {
     pub fn loaded_and_agree(&self) -> bool {
         self.load_error_a.is_none() && self.load_error_b.is_none() && self.differences.is_empty()
     }
+
+    /// One line for the test log: `real OPA <name>: N evaluations, … differences`.
+    pub fn line(&self) -> String {
+        format!(
+            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
+            self.name,
+            self.evaluations,
+            self.agree,
+            self.defined,
+            self.differences.len()
+        )
+    }
 }
 
 /// Golden cases in real OPA: runs `cases` (input/ against expected/) as one batch, prints a
@@ -106,14 +118,7 @@ pub fn golden_failures(oracle: &Oracle, cases: &[Value]) -> Vec<String> {
     assert_eq!(results.len(), cases.len());
     let mut failures = Vec::new();
     for r in &results {
-        println!(
-            "real OPA {}: {} evaluations, {} agree, {} defined, {} differences",
-            r.name,
-            r.evaluations,
-            r.agree,
-            r.defined,
-            r.differences.len()
-        );
+        println!("{}", r.line());
         if !r.loaded_and_agree() || r.evaluations == 0 {
             failures.push(format!("{}: real OPA: {r:#?}", r.name));
         }
