@@ -310,6 +310,34 @@ fn rego_passes_guard_before_unary_minus_parses() {
     );
 }
 
+/// Found by rego_passes (CI run of stop 10): `some r, data in data.roles; r == input.role` in a
+/// comprehension. regorus parses a scan that binds `data` (OPA refuses the module), and
+/// scan-to-lookup rewrote it to `data := data.roles[r]`, which does not parse (reported as a
+/// pass bug; the module was left unchanged). Now a scan binding `data` or `input` is declined
+/// with that reason; the other scans of the module are still rewritten.
+#[test]
+fn rego_passes_scan_binding_data_is_declined() {
+    let data = input("rego_passes", "scan-binds-data.txt");
+    let (report, _, after) = run_passes(std::str::from_utf8(&data).unwrap());
+    assert!(report.bugs.is_empty(), "{:?}", report.bugs);
+    assert!(
+        report
+            .declined
+            .iter()
+            .any(|d| d.pass == "scan-to-lookup" && d.reason.contains("binds the variable `data`")),
+        "{:?}",
+        report.declined
+    );
+    assert!(
+        report.rewrites.iter().any(|r| r.pass == "scan-to-lookup"),
+        "the module's other scans should still be rewritten: {:?}",
+        report.rewrites
+    );
+    for m in &after {
+        parse_module(m).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.path, m.text));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated (policy, data, input) triples: regorus and real OPA
 // ---------------------------------------------------------------------------------------------

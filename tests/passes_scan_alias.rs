@@ -313,6 +313,26 @@ fn scan_declines_on_form() {
         d(),
         "between the scan and the equality on k, uses k",
     );
+    // The scan binds a root document's name (OPA refuses the module; `data := ...` would not
+    // even parse). A fuzz finding.
+    assert_unchanged(
+        &[(
+            "t.rego",
+            &body("\tsome k, data in data.rules\n\tk == input.key"),
+        )],
+        v,
+        d(),
+        "binds the variable `data`, which names a root document",
+    );
+    assert_unchanged(
+        &[(
+            "t.rego",
+            &body("\tsome input, v in data.rules\n\tinput == \"a\""),
+        )],
+        v,
+        d(),
+        "binds the variable `input`, which names a root document",
+    );
     // The compared value depends on v.
     assert_unchanged(
         &[("t.rego", &body("\tsome k, v in data.rules\n\tk == v"))],
