@@ -284,6 +284,24 @@ fn rego_passes_nul_byte_module_reaches_fixpoint() {
     }
 }
 
+/// Run the passes on the `rego_passes` regression input `name`, require that no bug was reported,
+/// that `pass` rewrote something and that every module parses after; returns the report and the
+/// text of the modules after.
+fn replay_finding(name: &str, pass: &str) -> (PassReport, String) {
+    let data = input("rego_passes", name);
+    let (report, _, after) = run_passes(std::str::from_utf8(&data).unwrap());
+    assert!(report.bugs.is_empty(), "{:?}", report.bugs);
+    assert!(
+        report.rewrites.iter().any(|r| r.pass == pass),
+        "{pass} should rewrite something: {:?}",
+        report.rewrites
+    );
+    for m in &after {
+        parse_module(m).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.path, m.text));
+    }
+    (report, after.iter().map(|m| m.text.as_str()).collect())
+}
+
 /// Found by rego_passes (CI run of 2026-11-28): a function body whose first statement starts
 /// with a unary minus (`{\n-\tr := ifroles[user]\n}`). data-args inserted its guard before it
 /// with a newline, `is_object(data.roles)\n-\tr := …`, which the parser reads as one
@@ -292,18 +310,8 @@ fn rego_passes_nul_byte_module_reaches_fixpoint() {
 /// inserted guards by `;`.
 #[test]
 fn rego_passes_guard_before_unary_minus_parses() {
-    let data = input("rego_passes", "guard-before-unary-minus.txt");
-    let (report, _, after) = run_passes(std::str::from_utf8(&data).unwrap());
-    assert!(report.bugs.is_empty(), "{:?}", report.bugs);
-    assert!(
-        report.rewrites.iter().any(|r| r.pass == "data-args"),
-        "data-args should now specialise role_of: {:?}",
-        report.rewrites
-    );
-    for m in &after {
-        parse_module(m).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.path, m.text));
-    }
-    let text: String = after.iter().map(|m| m.text.as_str()).collect();
+    // data-args now specialises role_of.
+    let (_, text) = replay_finding("guard-before-unary-minus.txt", "data-args");
     assert!(
         text.contains("is_object(data.roles); -\tr := ifroles[user]"),
         "{text}"
@@ -317,9 +325,8 @@ fn rego_passes_guard_before_unary_minus_parses() {
 /// with that reason; the other scans of the module are still rewritten.
 #[test]
 fn rego_passes_scan_binding_data_is_declined() {
-    let data = input("rego_passes", "scan-binds-data.txt");
-    let (report, _, after) = run_passes(std::str::from_utf8(&data).unwrap());
-    assert!(report.bugs.is_empty(), "{:?}", report.bugs);
+    // The module's other scans are still rewritten.
+    let (report, _) = replay_finding("scan-binds-data.txt", "scan-to-lookup");
     assert!(
         report
             .declined
@@ -328,14 +335,6 @@ fn rego_passes_scan_binding_data_is_declined() {
         "{:?}",
         report.declined
     );
-    assert!(
-        report.rewrites.iter().any(|r| r.pass == "scan-to-lookup"),
-        "the module's other scans should still be rewritten: {:?}",
-        report.rewrites
-    );
-    for m in &after {
-        parse_module(m).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.path, m.text));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
