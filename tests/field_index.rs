@@ -274,6 +274,13 @@ fn declines_say_why() {
             "holds a number in some element",
         ),
         (PATTERNS[0].1, &shapes[4].1, "not a collection"),
+        // regorus parses it, OPA refuses it, and `input := …` would not parse. (With `data`
+        // the whole of data is read and no path is reserved for the index.)
+        (
+            "names := [1 | some input in data.users.list; input.email == \"a@x\"]\n",
+            &shapes[0].1,
+            "binds the variable `input`",
+        ),
     ];
     for (policy, users, why) in cases {
         let o = optimize(&bundle(policy, users), &["t"]);

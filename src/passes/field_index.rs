@@ -93,6 +93,12 @@ impl super::Pass for FieldIndex {
                         plan.decline(at, "a `with` modifies the scan or the comparison");
                         continue;
                     }
+                    if let Some(why) =
+                        scope::binds_root("the scan", scan.key.into_iter().chain([scan.value]))
+                    {
+                        plan.decline(at, why);
+                        continue;
+                    }
                     if !independent(other) {
                         plan.decline(
                             at,

@@ -554,15 +554,11 @@ struct Scan {
 /// The scan (form 2 or 3) that statement `idx` of `q` is, if any.
 fn scan_at(m: &ParsedModule, q: &Query, idx: usize) -> Option<Scan> {
     let mut scan = scan_form(m, q, idx)?;
-    // `some k, data in ...` parses but OPA refuses the module; the rewrite would assign the
-    // root (`data := ...`), which does not even parse. Leave such a scan alone, saying why.
-    if let Some(root) = std::iter::once(&scan.k)
-        .chain(&scan.others)
-        .find(|v| matches!(v.as_str(), "data" | "input"))
-    {
-        scan.blocked = Some(format!(
-            "the scan binds the variable `{root}`, which names a root document (OPA refuses it)"
-        ));
+    if let Some(why) = scope::binds_root(
+        "the scan",
+        std::iter::once(scan.k.as_str()).chain(scan.others.iter().map(String::as_str)),
+    ) {
+        scan.blocked = Some(why);
     }
     Some(scan)
 }

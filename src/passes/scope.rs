@@ -509,3 +509,15 @@ pub fn remove_stmt_edit(m: &ParsedModule, q: &Query, idx: usize) -> Edit {
     }
     replace_true
 }
+
+/// Why a rewrite may not bind `vars` anew: `some k, data in …` parses, but OPA refuses a module
+/// that binds a root document's name, and a rewrite's `data := …` would not even parse.
+pub fn binds_root<'a>(what: &str, vars: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    vars.into_iter()
+        .find(|v| matches!(*v, "data" | "input"))
+        .map(|root| {
+            format!(
+                "{what} binds the variable `{root}`, which names a root document (OPA refuses it)"
+            )
+        })
+}
