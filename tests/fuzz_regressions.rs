@@ -337,6 +337,20 @@ fn rego_passes_scan_binding_data_is_declined() {
     );
 }
 
+/// Found by rego_passes (a 40-minute local run after stop 10), reduced by hand: a body whose
+/// first statement is a scan and whose `;` separator opens the next line
+/// (`{\n\tsome name, spec in data.roles\n;\tname == r\n}`). scan-to-lookup removed the scan's
+/// line and left the body beginning with `;`, which does not parse (reported as a pass bug; the
+/// module was left unchanged). Removing a query's first statement now takes such a `;` with it.
+#[test]
+fn rego_passes_semicolon_opening_a_line_is_removed_with_the_scan() {
+    let (_, text) = replay_finding("semicolon-opens-line.txt", "scan-to-lookup");
+    assert!(
+        text.contains("level_of(r) := spec.level if {\n\tname := "),
+        "{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated (policy, data, input) triples: regorus and real OPA
 // ---------------------------------------------------------------------------------------------

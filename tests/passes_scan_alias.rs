@@ -1223,6 +1223,14 @@ fn layouts_parse_and_agree() {
         "package t\n\nr := x if { rs := data.rules; x := rs[input.key] }\n",
         "package t\n\nr := x if { rs := data.rules\n\tx := rs[input.key] }\n",
         "package t\n\nr := x if {\n\trs := data.rules # all rules\n\tx := rs[input.key]\n}\n",
+        // The separator opens the next line (a fuzz finding: removing the scan left the body
+        // beginning with `;`).
+        "package t\n\nr contains v if {\n\tsome k, v in data.rules\n;\tk == input.key\n}\n",
+        "package t\n\nr contains v if { some k, v in data.rules\n\t; k == input.key }\n",
+        "package t\n\nr contains v if {\n\tsome k, v in data.rules\n\t# match\n\t; k == input.key\n}\n",
+        "package t\n\nr := [v | some k, v in data.rules\n; k == input.key]\n",
+        "package t\n\nr := x if {\n\trs := data.rules\n;\tx := rs[input.key]\n}\n",
+        "package t\n\nr := x if { rs := data.rules\n\t; x := rs[input.key] }\n",
     ];
     for text in texts {
         let (after, report) = optimize(&[("t.rego", text)], RegoVersion::V1, &rules(), None);

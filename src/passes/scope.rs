@@ -456,6 +456,48 @@ pub fn could_continue(text: &str, start: usize) -> bool {
 /// it is alone on it, else the statement with a neighbouring `;`, else it becomes `true` (also
 /// when it is the query's only statement).
 pub fn remove_stmt_edit(m: &ParsedModule, q: &Query, idx: usize) -> Edit {
+    let mut edit = remove_stmt_range(m, q, idx);
+    // The first statement's separator may open a later line (`{\n\ta\n;\tb`): removing `a`
+    // must take the `;` too, or the body would begin with it. (After an earlier statement a
+    // `;` on its own line still separates, so only the first statement needs this.)
+    if idx == 0 && edit.replacement.is_empty() {
+        let text = m.text.as_str();
+        let gap = skip_blank_and_comments(text, edit.end);
+        if text[gap..].starts_with(';') {
+            let rest = &text[gap + 1..];
+            let skip = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            // Keep the removed line's indentation for the statement that takes its place.
+            let s = ast::stmt_range(&q.stmts[idx]).0;
+            let indent = text[edit.start.min(s)..s].trim_start_matches(['\r', '\n']);
+            let indent = if indent.chars().all(|c| c == ' ' || c == '\t') {
+                indent
+            } else {
+                ""
+            };
+            let between = text[edit.end..gap].trim_end_matches([' ', '\t']);
+            edit.replacement = format!("{between}{indent}");
+            edit.end = gap + 1 + skip;
+        }
+    }
+    edit
+}
+
+/// The first byte at or after `at` that is neither whitespace nor inside a `#` comment.
+fn skip_blank_and_comments(text: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &text[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if !trimmed.starts_with('#') {
+            return at;
+        }
+        at += trimmed.find('\n').unwrap_or(trimmed.len());
+    }
+}
+
+/// The removal [`remove_stmt_edit`] starts from: the statement with the separator and
+/// whitespace that go with it, or `true` in its place where no removal is known to parse.
+fn remove_stmt_range(m: &ParsedModule, q: &Query, idx: usize) -> Edit {
     let text = m.text.as_str();
     let (s, e) = ast::stmt_range(&q.stmts[idx]);
     let replace_true = Edit {
