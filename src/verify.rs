@@ -38,7 +38,7 @@ use crate::data::tree::{DataTree, Node};
 use crate::error::{Error, Result};
 use crate::pipeline::module_sources;
 use crate::rego::ast::{self, Node as AstNode};
-use crate::rego::{parse_module, ModuleSource, ParsedModule, RegoVersion};
+use crate::rego::{parse_module, ModuleSource, ParsedModule, RegoVersion, ScanProblem};
 use crate::report::Report;
 
 /// Called with (comparisons done, comparisons in total) while evaluating.
@@ -1100,6 +1100,11 @@ impl Side {
         let mut merged = Vec::new();
         tree.write_merged(&mut merged);
         let text = String::from_utf8_lossy(&merged);
+        if let Some(why) = crate::rego::json_number_problem(&text) {
+            return Ok(Err(format!(
+                "{name} bundle: regorus cannot load its data: {why}"
+            )));
+        }
         let data = match catch_unwind(AssertUnwindSafe(|| Value::from_json_str(&text))) {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
@@ -1145,6 +1150,16 @@ impl Side {
                     continue;
                 }
                 engine.set_rego_v0(m.version == RegoVersion::V0);
+                if let Some(ScanProblem::HugeNumber(line, number)) =
+                    crate::rego::prescan(&m.text, usize::MAX)
+                {
+                    return Err(LoadFailure::Module {
+                        file: m.path.clone(),
+                        message: format!(
+                            "line {line}: number {number} is beyond what regorus reads in bounded time"
+                        ),
+                    });
+                }
                 if let Err(e) = engine.add_policy(m.path.clone(), m.text.clone()) {
                     return Err(LoadFailure::Module {
                         file: m.path.clone(),
@@ -1444,9 +1459,15 @@ pub fn verify_bundles(
     for (i, t) in inputs.iter().enumerate() {
         values.push(match t {
             None => None,
-            Some(t) => Some(Value::from_json_str(t).map_err(|e| {
-                Error::Internal(format!("input {} is not loadable by regorus: {e}", i + 1))
-            })?),
+            Some(t) => {
+                let unloadable = |why: String| {
+                    Error::Internal(format!("input {} is not loadable by regorus: {why}", i + 1))
+                };
+                if let Some(why) = crate::rego::json_number_problem(t) {
+                    return Err(unloadable(why));
+                }
+                Some(Value::from_json_str(t).map_err(|e| unloadable(e.to_string()))?)
+            }
         });
     }
 

@@ -1438,3 +1438,141 @@ fn large_pretty_file_is_written_compact_with_strings_intact() {
     );
     assert!(!text.contains('\n'));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Huge number literals (regorus reads every literal as an exact big number)
+// ---------------------------------------------------------------------------------------------
+
+/// Run `regopt args`, failing the test if it has not ended within `limit` (the child is killed).
+fn run_within(args: &[&OsStr], limit: Duration) -> Run {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run regopt");
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait for regopt").is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("regopt {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("collect regopt output");
+    Run {
+        code: out.status.code().expect("regopt died from a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr_bytes: out.stderr,
+    }
+}
+
+/// A fuzz finding (rego_passes, a 40-minute local run): `4E444444444` in a module made the
+/// regorus lexer compute 10^444444444 exactly, for ever. Such a module is now carried through
+/// unchanged with a note, and data or inputs with such a number are "not evaluable" for
+/// `--verify` (they reach regorus there) instead of hanging it. OPA itself reads them fine, so
+/// none of this is an error.
+#[test]
+fn huge_number_literals_are_bounded() {
+    let limit = Duration::from_secs(60);
+    let policy = b"package p\n\nallow if data.rules[input.k] == 1\n";
+    for (module, data, note) in [
+        (
+            &b"package q\n\nx := 4E444444444\n"[..],
+            &br#"{"rules": {"a": 1}}"#[..],
+            "number 4E444444444 has more than 1000 digits or an exponent above 1000",
+        ),
+        (
+            &b"package q\n\nx := 1e-99999999999\n"[..],
+            &br#"{"rules": {"a": 1}}"#[..],
+            "number 1e-99999999999 has more",
+        ),
+        (
+            format!("package q\n\nx := {}\n", "7".repeat(1_001)).as_bytes(),
+            &br#"{"rules": {"a": 1}}"#[..],
+            "number 777777777777777777777777… has more",
+        ),
+        (
+            &b"package q\n\nx := 1\n"[..],
+            &br#"{"rules": {"a": 1, "b": 4E444444444}}"#[..],
+            "regorus cannot load its data: number 4E444444444",
+        ),
+    ] {
+        let case = Case::directory(&[("p.rego", policy), ("q.rego", module), ("data.json", data)]);
+        let out = case.out("out.tar.gz");
+        let r = run_within(
+            &[
+                os("optimize"),
+                case.input.as_os_str(),
+                os("-o"),
+                out.as_os_str(),
+                os("--verify"),
+            ],
+            limit,
+        );
+        r.assert_no_panic();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(note),
+            "expected {note:?} in:\n{}",
+            r.stderr
+        );
+        let got = read_tar_gz(&out);
+        assert_eq!(
+            got.get("q.rego").unwrap(),
+            module,
+            "q.rego must be unchanged"
+        );
+    }
+    // Closed world: precompute hands the data to regorus, and declines instead.
+    let case = Case::directory(&[
+        (
+            "p.rego",
+            b"package p\n\nadmins := {n | some n, u in data.users; u.admin}\nallow if admins[input.u]\n",
+        ),
+        ("data.json", br#"{"a": 4E444444444, "users": {"x": {"admin": true}}}"#),
+    ]);
+    let out = case.out("out.tar.gz");
+    let r = run_within(
+        &[
+            os("optimize"),
+            case.input.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("-e"),
+            os("p/allow"),
+            os("--explain"),
+        ],
+        limit,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("declined [precompute] p.rego:3:1: regorus cannot load the bundle: data: number 4E444444444"),
+        "{}",
+        r.stderr
+    );
+    // Numbers within the limits, and look-alikes in strings, comments and names, are analysed.
+    let module = format!(
+        "package q\n\n# 4E444444444\nx := [1e1000, 1E-1000, {}, \"9e99999\", `1e99999`]\nv1e99999 := 1\n",
+        "7".repeat(1_000)
+    );
+    let case = Case::directory(&[("q.rego", module.as_bytes()), ("data.json", b"{}")]);
+    let out = case.out("out.tar.gz");
+    let r = run_within(
+        &[
+            os("optimize"),
+            case.input.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ],
+        limit,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("carried through unchanged"),
+        "{}",
+        r.stderr
+    );
+}

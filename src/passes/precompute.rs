@@ -549,7 +549,9 @@ fn same_as_base(v: &Value, data: &dyn DataView, p: &[String]) -> bool {
         return false;
     }
     data.json_at(p)
-        .and_then(|j| Value::from_json_str(&String::from_utf8_lossy(&j)).ok())
+        .map(|j| String::from_utf8_lossy(&j).into_owned())
+        .filter(|j| crate::rego::json_number_problem(j).is_none())
+        .and_then(|j| Value::from_json_str(&j).ok())
         .is_some_and(|b| &b == v)
 }
 
@@ -1256,13 +1258,24 @@ fn evaluate(
                 text.push('\n');
             }
             engine.set_rego_v0(m.version == RegoVersion::V0);
+            if let Some(crate::rego::ScanProblem::HugeNumber(line, number)) =
+                crate::rego::prescan(&text, usize::MAX)
+            {
+                return Err(format!(
+                    "{}:{line}: number {number} is beyond what regorus reads in bounded time",
+                    m.path
+                ));
+            }
             engine
                 .add_policy(m.path.clone(), text)
                 .map_err(|e| one_line(&e.to_string()))?;
         }
         let json = data.json_at(&[]).unwrap_or_else(|| b"{}".to_vec());
-        let value = Value::from_json_str(&String::from_utf8_lossy(&json))
-            .map_err(|e| one_line(&e.to_string()))?;
+        let json = String::from_utf8_lossy(&json);
+        if let Some(why) = crate::rego::json_number_problem(&json) {
+            return Err(format!("data: {why}"));
+        }
+        let value = Value::from_json_str(&json).map_err(|e| one_line(&e.to_string()))?;
         engine
             .add_data(value)
             .map_err(|e| one_line(&e.to_string()))?;

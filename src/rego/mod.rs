@@ -87,6 +87,12 @@ pub enum ParseError {
     },
     #[error("{path}:{line}: NUL byte in the module; OPA ignores everything after it, so regopt leaves the module alone")]
     NulByte { path: String, line: usize },
+    #[error("{path}:{line}: number {number} has more than {MAX_NUMBER_DIGITS} digits or an exponent above {MAX_NUMBER_EXPONENT}; regorus would take unbounded time to read it, so regopt leaves the module alone")]
+    HugeNumber {
+        path: String,
+        line: usize,
+        number: String,
+    },
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
 }
@@ -100,9 +106,30 @@ const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
 const MAX_LINES: usize = 10_000_000;
 const MAX_COL: u32 = 1_000_000_000;
 
-/// Cheap pre-scan of bracket nesting outside strings and comments. Returns (depth, line) of the
-/// first place exceeding `limit`, if any.
-pub fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)> {
+/// Number literals with more digits than this (integer and fraction together) are refused:
+/// regorus turns every literal into a big integer, in time that grows with the square of its
+/// digits (a million digits take ~5 s). No float64 needs more than 800.
+pub const MAX_NUMBER_DIGITS: u64 = 1_000;
+
+/// Number literals whose exponent is above this (either sign) are refused: regorus computes
+/// `10^exponent` exactly, and `4E444444444` never finishes (a fuzz finding).
+pub const MAX_NUMBER_EXPONENT: u64 = 1_000;
+
+/// What the pre-scan of a module or a JSON text found regorus could not handle in bounded time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanProblem {
+    /// Bracket nesting above the limit: (depth, line).
+    TooDeep(usize, usize),
+    /// A number literal beyond [`MAX_NUMBER_DIGITS`] or [`MAX_NUMBER_EXPONENT`]: its line and
+    /// its first characters.
+    HugeNumber(usize, String),
+}
+
+/// One pass over Rego (or JSON) text outside strings, raw strings, comments and identifiers:
+/// the first bracket nesting above `nesting` or number literal regorus could not read in
+/// bounded time. JSON has none of `#`, backquotes or identifiers with digits, so the same scan
+/// serves data documents.
+pub fn prescan(text: &str, nesting: usize) -> Option<ScanProblem> {
     let b = text.as_bytes();
     let mut i = 0;
     let mut depth = 0usize;
@@ -136,16 +163,71 @@ pub fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)> {
             }
             b'[' | b'{' | b'(' => {
                 depth += 1;
-                if depth > limit {
-                    return Some((depth, line));
+                if depth > nesting {
+                    return Some(ScanProblem::TooDeep(depth, line));
                 }
             }
             b']' | b'}' | b')' => depth = depth.saturating_sub(1),
+            c if c == b'_' || c.is_ascii_alphabetic() => {
+                while i < b.len() && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
+                    i += 1;
+                }
+                continue;
+            }
+            c if c.is_ascii_digit() => {
+                let start = i;
+                let (end, huge) = number_at(b, i);
+                if huge {
+                    let shown = &text[start..end.min(start + 24)];
+                    let more = if end > start + 24 { "…" } else { "" };
+                    return Some(ScanProblem::HugeNumber(line, format!("{shown}{more}")));
+                }
+                i = end;
+                continue;
+            }
             _ => {}
         }
         i += 1;
     }
     None
+}
+
+/// The end of the number literal starting at `b[i]` (a digit), read as regorus' lexer does
+/// (digits, `.` and digits, `e`/`E`, a sign and digits), and whether it is beyond the limits.
+fn number_at(b: &[u8], mut i: usize) -> (usize, bool) {
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        s
+    };
+    let mut count = {
+        let s = digits(&mut i);
+        (i - s) as u64
+    };
+    if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+        i += 1;
+        let s = digits(&mut i);
+        count += (i - s) as u64;
+    }
+    let mut exponent = 0u64;
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let s = digits(&mut i);
+        for &d in &b[s..i] {
+            exponent = exponent
+                .saturating_mul(10)
+                .saturating_add(u64::from(d - b'0'));
+        }
+    }
+    (
+        i,
+        count > MAX_NUMBER_DIGITS || exponent > MAX_NUMBER_EXPONENT,
+    )
 }
 
 /// Parse one module. v0 modules are parsed with v0 keywords (regorus may print a warning to
@@ -160,13 +242,23 @@ pub fn parse_module(src: &ModuleSource) -> Result<ParsedModule, ParseError> {
             line: line_col(&src.text, pos).0,
         });
     }
-    if let Some((depth, line)) = nesting_exceeds(&src.text, MAX_NESTING) {
-        return Err(ParseError::TooDeep {
-            path: src.path.clone(),
-            line,
-            depth,
-            limit: MAX_NESTING,
-        });
+    match prescan(&src.text, MAX_NESTING) {
+        Some(ScanProblem::TooDeep(depth, line)) => {
+            return Err(ParseError::TooDeep {
+                path: src.path.clone(),
+                line,
+                depth,
+                limit: MAX_NESTING,
+            })
+        }
+        Some(ScanProblem::HugeNumber(line, number)) => {
+            return Err(ParseError::HugeNumber {
+                path: src.path.clone(),
+                line,
+                number,
+            })
+        }
+        None => {}
     }
     let syntax = |e: String| ParseError::Syntax {
         path: src.path.clone(),
@@ -248,4 +340,15 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+/// Why regorus could not read the JSON `text` (a data document or an input) in bounded time,
+/// if so: a number beyond [`MAX_NUMBER_DIGITS`] or [`MAX_NUMBER_EXPONENT`].
+pub fn json_number_problem(text: &str) -> Option<String> {
+    match prescan(text, usize::MAX) {
+        Some(ScanProblem::HugeNumber(_, number)) => Some(format!(
+            "number {number} has more than {MAX_NUMBER_DIGITS} digits or an exponent above {MAX_NUMBER_EXPONENT}, which regorus would take unbounded time to read"
+        )),
+        _ => None,
+    }
 }
