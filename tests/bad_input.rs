@@ -1469,6 +1469,23 @@ fn run_within(args: &[&OsStr], limit: Duration) -> Run {
     }
 }
 
+/// `regopt optimize` of `case` into `out.tar.gz` with `extra` arguments, within 60 s; it must
+/// succeed without a panic.
+fn optimize_within(case: &Case, extra: &[&str]) -> (Run, PathBuf) {
+    let out = case.out("out.tar.gz");
+    let mut args = vec![
+        os("optimize"),
+        case.input.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    let r = run_within(&args, Duration::from_secs(60));
+    r.assert_no_panic();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (r, out)
+}
+
 /// A fuzz finding (rego_passes, a 40-minute local run): `4E444444444` in a module made the
 /// regorus lexer compute 10^444444444 exactly, for ever. Such a module is now carried through
 /// unchanged with a note, and data or inputs with such a number are "not evaluable" for
@@ -1476,7 +1493,6 @@ fn run_within(args: &[&OsStr], limit: Duration) -> Run {
 /// none of this is an error.
 #[test]
 fn huge_number_literals_are_bounded() {
-    let limit = Duration::from_secs(60);
     let policy = b"package p\n\nallow if data.rules[input.k] == 1\n";
     for (module, data, note) in [
         (
@@ -1501,19 +1517,7 @@ fn huge_number_literals_are_bounded() {
         ),
     ] {
         let case = Case::directory(&[("p.rego", policy), ("q.rego", module), ("data.json", data)]);
-        let out = case.out("out.tar.gz");
-        let r = run_within(
-            &[
-                os("optimize"),
-                case.input.as_os_str(),
-                os("-o"),
-                out.as_os_str(),
-                os("--verify"),
-            ],
-            limit,
-        );
-        r.assert_no_panic();
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        let (r, out) = optimize_within(&case, &["--verify"]);
         assert!(
             r.stderr.contains(note),
             "expected {note:?} in:\n{}",
@@ -1534,20 +1538,7 @@ fn huge_number_literals_are_bounded() {
         ),
         ("data.json", br#"{"a": 4E444444444, "users": {"x": {"admin": true}}}"#),
     ]);
-    let out = case.out("out.tar.gz");
-    let r = run_within(
-        &[
-            os("optimize"),
-            case.input.as_os_str(),
-            os("-o"),
-            out.as_os_str(),
-            os("-e"),
-            os("p/allow"),
-            os("--explain"),
-        ],
-        limit,
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, _) = optimize_within(&case, &["-e", "p/allow", "--explain"]);
     assert!(
         r.stderr.contains("declined [precompute] p.rego:3:1: regorus cannot load the bundle: data: number 4E444444444"),
         "{}",
@@ -1559,17 +1550,7 @@ fn huge_number_literals_are_bounded() {
         "7".repeat(1_000)
     );
     let case = Case::directory(&[("q.rego", module.as_bytes()), ("data.json", b"{}")]);
-    let out = case.out("out.tar.gz");
-    let r = run_within(
-        &[
-            os("optimize"),
-            case.input.as_os_str(),
-            os("-o"),
-            out.as_os_str(),
-        ],
-        limit,
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, _) = optimize_within(&case, &[]);
     assert!(
         !r.stderr.contains("carried through unchanged"),
         "{}",
