@@ -38,7 +38,7 @@ use crate::data::tree::{DataTree, Node};
 use crate::error::{Error, Result};
 use crate::pipeline::module_sources;
 use crate::rego::ast::{self, Node as AstNode};
-use crate::rego::{parse_module, ModuleSource, ParsedModule, RegoVersion, ScanProblem};
+use crate::rego::{parse_module, ModuleSource, ParsedModule, RegoVersion};
 use crate::report::Report;
 
 /// Called with (comparisons done, comparisons in total) while evaluating.
@@ -1100,7 +1100,7 @@ impl Side {
         let mut merged = Vec::new();
         tree.write_merged(&mut merged);
         let text = String::from_utf8_lossy(&merged);
-        if let Some(why) = crate::rego::json_number_problem(&text) {
+        if let Some((_, why)) = crate::rego::unreadable_number(&text) {
             return Ok(Err(format!(
                 "{name} bundle: regorus cannot load its data: {why}"
             )));
@@ -1150,14 +1150,10 @@ impl Side {
                     continue;
                 }
                 engine.set_rego_v0(m.version == RegoVersion::V0);
-                if let Some(ScanProblem::HugeNumber(line, number)) =
-                    crate::rego::prescan(&m.text, usize::MAX)
-                {
+                if let Some((line, why)) = crate::rego::unreadable_number(&m.text) {
                     return Err(LoadFailure::Module {
                         file: m.path.clone(),
-                        message: format!(
-                            "line {line}: number {number} is beyond what regorus reads in bounded time"
-                        ),
+                        message: format!("line {line}: {why}"),
                     });
                 }
                 if let Err(e) = engine.add_policy(m.path.clone(), m.text.clone()) {
@@ -1463,7 +1459,7 @@ pub fn verify_bundles(
                 let unloadable = |why: String| {
                     Error::Internal(format!("input {} is not loadable by regorus: {why}", i + 1))
                 };
-                if let Some(why) = crate::rego::json_number_problem(t) {
+                if let Some((_, why)) = crate::rego::unreadable_number(t) {
                     return Err(unloadable(why));
                 }
                 Some(Value::from_json_str(t).map_err(|e| unloadable(e.to_string()))?)

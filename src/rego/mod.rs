@@ -342,13 +342,14 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
-/// Why regorus could not read the JSON `text` (a data document or an input) in bounded time,
-/// if so: a number beyond [`MAX_NUMBER_DIGITS`] or [`MAX_NUMBER_EXPONENT`].
-pub fn json_number_problem(text: &str) -> Option<String> {
+/// Why regorus could not read `text` (a module, a data document or an input) in bounded time,
+/// if so: the line and a message naming a number beyond [`MAX_NUMBER_DIGITS`] or
+/// [`MAX_NUMBER_EXPONENT`]. (`parse_module` applies the same bound through [`prescan`].)
+pub fn unreadable_number(text: &str) -> Option<(usize, String)> {
     match prescan(text, usize::MAX) {
-        Some(ScanProblem::HugeNumber(_, number)) => Some(format!(
+        Some(ScanProblem::HugeNumber(line, number)) => Some((line, format!(
             "number {number} has more than {MAX_NUMBER_DIGITS} digits or an exponent above {MAX_NUMBER_EXPONENT}, which regorus would take unbounded time to read"
-        )),
+        ))),
         _ => None,
     }
 }
