@@ -1460,13 +1460,7 @@ fn run_within(args: &[&OsStr], limit: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().expect("collect regopt output");
-    Run {
-        code: out.status.code().expect("regopt died from a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stderr_bytes: out.stderr,
-    }
+    Run::from_output(child.wait_with_output().expect("collect regopt output"))
 }
 
 /// `regopt optimize` of `case` into `out.tar.gz` with `extra` arguments, within 60 s; it must

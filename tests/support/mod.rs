@@ -561,21 +561,7 @@ where
 
 /// Run a prepared command and collect its outcome; a death by signal fails the test.
 pub fn run_command(mut cmd: Command) -> Run {
-    let out = cmd.output().expect("run regopt");
-    let code = match out.status.code() {
-        Some(c) => c,
-        None => panic!(
-            "regopt died from a signal: {:?}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    };
-    Run {
-        code,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stderr_bytes: out.stderr,
-    }
+    Run::from_output(cmd.output().expect("run regopt"))
 }
 
 /// Run `regopt` with `args`.
@@ -588,6 +574,24 @@ where
 }
 
 impl Run {
+    /// The outcome of a finished `regopt` process; panics if a signal ended it.
+    pub fn from_output(out: std::process::Output) -> Run {
+        let code = match out.status.code() {
+            Some(c) => c,
+            None => panic!(
+                "regopt died from a signal: {:?}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        };
+        Run {
+            code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr_bytes: out.stderr,
+        }
+    }
+
     /// Panic with the whole outcome unless the run succeeded.
     pub fn success(&self) -> &Run {
         assert_eq!(
